@@ -1,0 +1,262 @@
+package dev.tableflip;
+
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import dev.tableflip.Fds.Handoff;
+import dev.tableflip.Handshake.Frame;
+import dev.tableflip.Handshake.Hello;
+import dev.tableflip.Handshake.ProtocolException;
+import dev.tableflip.Handshake.Type;
+import dev.tableflip.Native.PeerCredentials;
+import dev.tableflip.UpgradeException.Reason;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The new process, as the old process sees it: started with {@link ProcessBuilder} (which
+ * closes every descriptor above stderr in it), then handed the descriptors over a private
+ * UNIX socket that only it can use: a directory only this user can enter, a one-time token
+ * in its environment, and a check that the peer is that very process or one it started.
+ */
+final class Child {
+
+	private static final Logger logger = LoggerFactory.getLogger(Child.class);
+
+	private static final SecureRandom random = new SecureRandom();
+
+	private final Process process;
+
+	private final Path directory;
+
+	private final ServerSocketChannel rendezvous;
+
+	private final String token;
+
+	private final List<Handoff> handoffs;
+
+	private final int generation;
+
+	/** Completes when the child is ready, or fails with the reason it never will be. */
+	private final CompletableFuture<Void> ready = new CompletableFuture<>();
+
+	private volatile SocketChannel connection;
+
+	private Child(Process process, Path directory, ServerSocketChannel rendezvous, String token,
+			List<Handoff> handoffs, int generation) {
+		this.process = process;
+		this.directory = directory;
+		this.rendezvous = rendezvous;
+		this.token = token;
+		this.handoffs = handoffs;
+		this.generation = generation;
+	}
+
+	/**
+	 * Starts the new process and the handoff; {@link #ready()} tells how it ends.
+	 * @param generation the generation of the calling process
+	 */
+	static Child start(List<String> command, Map<String, String> environment, Path workingDirectory,
+			List<Handoff> handoffs, int generation) throws UpgradeException {
+		Path directory = null;
+		ServerSocketChannel rendezvous = null;
+		try {
+			directory = Files.createTempDirectory(runtimeDirectory(), "tableflip-",
+					PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+			Path socket = directory.resolve("handoff.sock");
+			rendezvous = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+			rendezvous.bind(UnixDomainSocketAddress.of(socket), 1);
+			byte[] secret = new byte[32];
+			random.nextBytes(secret);
+			String token = HexFormat.of().formatHex(secret);
+
+			ProcessBuilder builder = new ProcessBuilder(command).directory(workingDirectory.toFile()).inheritIO();
+			builder.environment().putAll(environment);
+			builder.environment().put(Handshake.ENV_SOCKET, socket.toString());
+			builder.environment().put(Handshake.ENV_TOKEN, token);
+			Process process = builder.start();
+			Child child = new Child(process, directory, rendezvous, token, handoffs, generation);
+			child.watch();
+			return child;
+		}
+		catch (IOException | RuntimeException ex) {
+			closeRendezvous(rendezvous, directory);
+			throw new UpgradeException(Reason.SPAWN_FAILED,
+					"cannot start the new process " + command + ": " + ex.getMessage(), -1, Integer.MIN_VALUE, ex);
+		}
+	}
+
+	long pid() {
+		return this.process.pid();
+	}
+
+	/**
+	 * Completes when the new process said it is ready; fails with an {@link UpgradeException}
+	 * when it exited or broke the protocol first.
+	 */
+	CompletableFuture<Void> ready() {
+		return this.ready;
+	}
+
+	/** Fails the upgrade for a reason found outside (timeout, stop); the caller then kills. */
+	void abort(UpgradeException reason) {
+		this.ready.completeExceptionally(reason);
+	}
+
+	/** Kills the new process and everything it started, and waits for it to be gone. */
+	void kill() {
+		List<ProcessHandle> descendants = this.process.descendants().toList();
+		this.process.destroyForcibly();
+		descendants.forEach(ProcessHandle::destroyForcibly);
+		try {
+			if (!this.process.waitFor(10, TimeUnit.SECONDS)) {
+				logger.warn("New process {} did not die within 10 s of SIGKILL", pid());
+			}
+		}
+		catch (InterruptedException ex) {
+			Thread.currentThread().interrupt();
+		}
+		closeRendezvous(this.rendezvous, this.directory);
+		SocketChannel connection = this.connection;
+		if (connection != null) {
+			try {
+				connection.close();
+			}
+			catch (IOException ex) {
+				logger.debug("Closing the handoff connection failed", ex);
+			}
+		}
+	}
+
+	@Override
+	public String toString() {
+		return "new process " + pid();
+	}
+
+	private void watch() {
+		this.process.onExit().thenRun(() -> this.ready.completeExceptionally(exited()));
+		Thread handshake = new Thread(this::handshake, "tableflip-handoff-" + pid());
+		handshake.setDaemon(true);
+		handshake.start();
+	}
+
+	private void handshake() {
+		try {
+			SocketChannel connection = acceptFromChild();
+			this.connection = connection;
+			Handshake.Input input = (dst, fds) -> connection.read(dst);
+			Frame hello = Handshake.read(input);
+			if (hello == null) {
+				throw new ProtocolException("it closed the handoff connection before saying hello");
+			}
+			Hello parsed = Handshake.parseHello(hello);
+			if (!MessageDigest.isEqual(parsed.token().getBytes(StandardCharsets.UTF_8),
+					this.token.getBytes(StandardCharsets.UTF_8))) {
+				write(connection, Handshake.refused("wrong handoff token"));
+				throw new ProtocolException("it presented a wrong handoff token");
+			}
+			closeRendezvous(this.rendezvous, this.directory);
+			int fd = JdkChannels.fdOf(connection);
+			for (Handoff handoff : this.handoffs) {
+				Native.send(fd, Handshake.descriptor(handoff.descriptor()), handoff.fd());
+			}
+			write(connection, Handshake.end(this.generation, this.handoffs.size(), ProcessHandle.current().pid()));
+			logger.info("Handed {} descriptor(s) to new process {}; waiting until it is ready", this.handoffs.size(),
+					pid());
+			Frame ready = Handshake.read(input);
+			if (ready == null) {
+				throw new ProtocolException("it closed the handoff connection before it was ready");
+			}
+			ready.expect(Type.READY, 0);
+			this.ready.complete(null);
+		}
+		catch (IOException | RuntimeException ex) {
+			if (!this.ready.isDone()) {
+				this.ready.completeExceptionally(exitedOr(ex));
+			}
+		}
+	}
+
+	/** Accepts the child's connection, turning away anyone else who found the socket. */
+	private SocketChannel acceptFromChild() throws IOException {
+		while (true) {
+			SocketChannel connection = this.rendezvous.accept();
+			PeerCredentials peer = Native.peerCredentials(JdkChannels.fdOf(connection));
+			if (peer.uid() == Native.uid() && isChildOrDescendant(peer.pid())) {
+				return connection;
+			}
+			logger.warn("Refused a handoff connection from process {} (uid {}): it is not {}", peer.pid(), peer.uid(),
+					this);
+			connection.close();
+		}
+	}
+
+	private boolean isChildOrDescendant(long pid) {
+		return pid == pid() || this.process.descendants().anyMatch((handle) -> handle.pid() == pid);
+	}
+
+	/** If the child died, that is the news; otherwise it broke the protocol. */
+	private UpgradeException exitedOr(Exception failure) {
+		try {
+			if (this.process.waitFor(1, TimeUnit.SECONDS)) {
+				return exited();
+			}
+		}
+		catch (InterruptedException ex) {
+			Thread.currentThread().interrupt();
+		}
+		return new UpgradeException(Reason.HANDSHAKE_FAILED,
+				"the handoff to " + this + " failed: " + failure.getMessage(), pid(), Integer.MIN_VALUE, failure);
+	}
+
+	private UpgradeException exited() {
+		int code = this.process.exitValue();
+		return new UpgradeException(Reason.CHILD_EXITED,
+				this + " exited with code " + code + " before it was ready", pid(), code, null);
+	}
+
+	private static void write(SocketChannel connection, ByteBuffer frame) throws IOException {
+		while (frame.hasRemaining()) {
+			connection.write(frame);
+		}
+	}
+
+	private static Path runtimeDirectory() {
+		String runtime = System.getenv("XDG_RUNTIME_DIR");
+		if (runtime != null && Files.isDirectory(Path.of(runtime)) && Files.isWritable(Path.of(runtime))) {
+			return Path.of(runtime);
+		}
+		return Path.of(System.getProperty("java.io.tmpdir"));
+	}
+
+	private static void closeRendezvous(ServerSocketChannel rendezvous, Path directory) {
+		try {
+			if (rendezvous != null) {
+				rendezvous.close();
+			}
+			if (directory != null) {
+				Files.deleteIfExists(directory.resolve("handoff.sock"));
+				Files.deleteIfExists(directory);
+			}
+		}
+		catch (IOException ex) {
+			logger.warn("Could not remove the handoff socket in {}: {}", directory, ex.getMessage());
+		}
+	}
+
+}

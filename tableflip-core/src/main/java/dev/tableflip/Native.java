@@ -1,0 +1,188 @@
+package dev.tableflip;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.List;
+
+import jnr.ffi.LibraryLoader;
+import jnr.ffi.annotations.In;
+import jnr.ffi.annotations.Out;
+import jnr.ffi.byref.IntByReference;
+import jnr.posix.CmsgHdr;
+import jnr.posix.MsgHdr;
+import jnr.posix.POSIX;
+import jnr.posix.POSIXFactory;
+
+/**
+ * The one place that calls the operating system directly: descriptor passing over UNIX
+ * sockets ({@code SCM_RIGHTS}), peer credentials and socket introspection. Everything else
+ * in the library is plain Java.
+ */
+final class Native {
+
+	private static final int SOL_SOCKET = 1;
+
+	private static final int SCM_RIGHTS = 1;
+
+	private static final int SO_TYPE = 3;
+
+	private static final int SO_PEERCRED = 17;
+
+	private static final int SO_ACCEPTCONN = 30;
+
+	private static final int SO_DOMAIN = 39;
+
+	private static final int MSG_CTRUNC = 0x8;
+
+	private static final int MSG_CMSG_CLOEXEC = 0x40000000;
+
+	static final int AF_UNIX = 1;
+
+	static final int AF_INET = 2;
+
+	static final int AF_INET6 = 10;
+
+	static final int SOCK_STREAM = 1;
+
+	static final int SOCK_DGRAM = 2;
+
+	/** Descriptors a single receive accepts; the handshake sends one per message. */
+	private static final int MAX_FDS_PER_MESSAGE = 4;
+
+	private static final boolean LINUX = System.getProperty("os.name", "").toLowerCase().contains("linux");
+
+	private static final POSIX posix = POSIXFactory.getNativePOSIX();
+
+	private static final LibC libc = LibraryLoader.create(LibC.class).load("c");
+
+	private Native() {
+	}
+
+	/** The C functions jnr-posix does not cover. */
+	public interface LibC {
+
+		int getsockopt(int fd, int level, int optname, @Out int[] optval, @In @Out IntByReference optlen);
+
+	}
+
+	/** The credentials of the process at the other end of a connected UNIX socket. */
+	record PeerCredentials(long pid, int uid) {
+	}
+
+	/** Fails unless native calls are possible here. */
+	static void checkAvailable() {
+		if (!posix.isNative()) {
+			throw new UnsupportedOperationException(
+					"tableflip could not load its native POSIX bindings (jnr-posix); see the log above for why");
+		}
+	}
+
+	static int uid() {
+		return posix.getuid();
+	}
+
+	/**
+	 * Sends all of {@code data} on a connected UNIX stream socket, with {@code fd} attached
+	 * to its first byte unless it is negative.
+	 */
+	static void send(int socket, ByteBuffer data, int fd) throws IOException {
+		ByteBuffer direct = ByteBuffer.allocateDirect(data.remaining());
+		direct.put(data).flip();
+		boolean attach = fd >= 0;
+		while (direct.hasRemaining()) {
+			MsgHdr message = posix.allocateMsgHdr();
+			// jnr-posix passes the buffer's address to the kernel: it must be direct (else EFAULT).
+			message.setIov(new ByteBuffer[] { direct.slice() });
+			if (attach) {
+				CmsgHdr control = message.allocateControl(Integer.BYTES);
+				control.setLevel(SOL_SOCKET);
+				control.setType(SCM_RIGHTS);
+				control.setData(ByteBuffer.allocate(Integer.BYTES).order(ByteOrder.nativeOrder()).putInt(0, fd));
+			}
+			int sent = posix.sendmsg(socket, message, 0);
+			if (sent < 0) {
+				throw new IOException("sendmsg failed: " + posix.strerror(posix.errno()));
+			}
+			direct.position(direct.position() + sent);
+			attach = false;
+		}
+	}
+
+	/**
+	 * Receives up to {@code dst.remaining()} bytes from a connected UNIX stream socket,
+	 * adding any descriptors that came with them to {@code fds} (close-on-exec set).
+	 * @return the number of bytes read, or -1 at end of stream
+	 */
+	static int receive(int socket, ByteBuffer dst, List<Integer> fds) throws IOException {
+		ByteBuffer direct = ByteBuffer.allocateDirect(dst.remaining());
+		MsgHdr message = posix.allocateMsgHdr();
+		message.setIov(new ByteBuffer[] { direct });
+		message.allocateControl(Integer.BYTES * MAX_FDS_PER_MESSAGE);
+		int received = posix.recvmsg(socket, message, MSG_CMSG_CLOEXEC);
+		if (received < 0) {
+			throw new IOException("recvmsg failed: " + posix.strerror(posix.errno()));
+		}
+		for (CmsgHdr control : message.getControls()) {
+			if (control.getLevel() == SOL_SOCKET && control.getType() == SCM_RIGHTS) {
+				ByteBuffer data = control.getData().order(ByteOrder.nativeOrder());
+				while (data.remaining() >= Integer.BYTES) {
+					fds.add(data.getInt());
+				}
+			}
+		}
+		if ((message.getFlags() & MSG_CTRUNC) != 0) {
+			throw new IOException("more descriptors arrived in one message than the handshake allows");
+		}
+		if (received == 0) {
+			return -1;
+		}
+		direct.limit(received);
+		dst.put(direct);
+		return received;
+	}
+
+	/** The pid and uid of the peer of a connected UNIX socket (Linux {@code SO_PEERCRED}). */
+	static PeerCredentials peerCredentials(int socket) throws IOException {
+		if (!LINUX) {
+			throw new IOException("peer credentials are only implemented on Linux");
+		}
+		int[] ucred = new int[3]; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+		getsockopt(socket, SO_PEERCRED, ucred);
+		return new PeerCredentials(ucred[0], ucred[1]);
+	}
+
+	/** The address family of a socket ({@link #AF_INET}, {@link #AF_INET6}, {@link #AF_UNIX}...). */
+	static int socketDomain(int fd) throws IOException {
+		return intOption(fd, SO_DOMAIN);
+	}
+
+	/** The type of a socket ({@link #SOCK_STREAM}, {@link #SOCK_DGRAM}...). */
+	static int socketType(int fd) throws IOException {
+		return intOption(fd, SO_TYPE);
+	}
+
+	/** Whether a stream socket is listening. */
+	static boolean isListening(int fd) throws IOException {
+		return intOption(fd, SO_ACCEPTCONN) != 0;
+	}
+
+	/** Closes a raw descriptor; errors are ignored as there is nothing left to do. */
+	static void close(int fd) {
+		posix.close(fd);
+	}
+
+	private static int intOption(int fd, int option) throws IOException {
+		int[] value = new int[1];
+		getsockopt(fd, option, value);
+		return value[0];
+	}
+
+	private static void getsockopt(int fd, int option, int[] value) throws IOException {
+		IntByReference length = new IntByReference(value.length * Integer.BYTES);
+		if (libc.getsockopt(fd, SOL_SOCKET, option, value, length) != 0) {
+			throw new IOException("getsockopt(" + fd + ", " + option + ") failed: " + posix.strerror(posix.errno()));
+		}
+	}
+
+}

@@ -1,0 +1,157 @@
+package dev.tableflip;
+
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+import dev.tableflip.Handshake.End;
+import dev.tableflip.Handshake.Frame;
+import dev.tableflip.Handshake.ProtocolException;
+import dev.tableflip.Handshake.Type;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The old process, as the new process sees it: connects to the rendezvous socket named in
+ * the environment, proves who it is, receives the handed-over descriptors, says when it is
+ * ready, and learns that the old process exited when the connection ends.
+ */
+final class Parent {
+
+	private static final Logger logger = LoggerFactory.getLogger(Parent.class);
+
+	private final SocketChannel connection;
+
+	private final Map<Descriptor, Integer> descriptors;
+
+	private final int generation;
+
+	private final long pid;
+
+	private final CompletableFuture<Void> exited = new CompletableFuture<>();
+
+	private Parent(SocketChannel connection, Map<Descriptor, Integer> descriptors, int generation, long pid) {
+		this.connection = connection;
+		this.descriptors = descriptors;
+		this.generation = generation;
+		this.pid = pid;
+	}
+
+	/**
+	 * Takes over the descriptors from the process that started this one.
+	 * @return the parent, or {@code null} if this process was not started by an upgrade
+	 */
+	static Parent connect(Map<String, String> environment) throws IOException {
+		String socket = environment.get(Handshake.ENV_SOCKET);
+		if (socket == null) {
+			return null;
+		}
+		String token = environment.get(Handshake.ENV_TOKEN);
+		if (token == null) {
+			throw new IOException(Handshake.ENV_SOCKET + " is set but " + Handshake.ENV_TOKEN
+					+ " is not: this process was not started by a tableflip upgrade");
+		}
+		SocketChannel connection = SocketChannel.open(StandardProtocolFamily.UNIX);
+		try {
+			connection.connect(UnixDomainSocketAddress.of(socket));
+			Parent parent = handshake(connection, token);
+			parent.watchExit();
+			return parent;
+		}
+		catch (IOException | RuntimeException ex) {
+			connection.close();
+			throw new IOException("taking over the sockets from the old process failed: " + ex.getMessage(), ex);
+		}
+	}
+
+	private static Parent handshake(SocketChannel connection, String token) throws IOException {
+		int fd = JdkChannels.fdOf(connection);
+		Handshake.Input input = (dst, fds) -> Native.receive(fd, dst, fds);
+		write(connection, Handshake.hello(token, ProcessHandle.current().pid()));
+		Map<Descriptor, Integer> descriptors = new LinkedHashMap<>();
+		try {
+			while (true) {
+				Frame frame = Handshake.read(input);
+				if (frame == null) {
+					throw new ProtocolException("the old process closed the connection during the handoff");
+				}
+				if (frame.type() == Type.REFUSED) {
+					throw new ProtocolException("the old process refused the handoff: " + Handshake.parseRefused(frame));
+				}
+				if (frame.type() == Type.END) {
+					End end = Handshake.parseEnd(frame);
+					if (end.count() != descriptors.size()) {
+						throw new ProtocolException("the old process announced " + end.count() + " descriptors but sent "
+								+ descriptors.size());
+					}
+					logger.info("Took over {} descriptor(s) from process {} (generation {})", descriptors.size(),
+							end.parentPid(), end.generation());
+					return new Parent(connection, descriptors, end.generation() + 1, end.parentPid());
+				}
+				Descriptor descriptor = Handshake.parseDescriptor(frame);
+				Integer previous = descriptors.put(descriptor, frame.fds().get(0));
+				if (previous != null) {
+					Native.close(previous);
+				}
+			}
+		}
+		catch (IOException | RuntimeException ex) {
+			descriptors.values().forEach(Native::close);
+			throw ex;
+		}
+	}
+
+	/** The descriptors handed over, by name; the caller owns them. */
+	Map<Descriptor, Integer> descriptors() {
+		return this.descriptors;
+	}
+
+	/** This process's generation: one more than the parent's. */
+	int generation() {
+		return this.generation;
+	}
+
+	long pid() {
+		return this.pid;
+	}
+
+	/** Completes when the parent process has exited. */
+	CompletableFuture<Void> exited() {
+		return this.exited;
+	}
+
+	/** Tells the parent that this process is ready; its {@code upgrade()} then returns. */
+	void sendReady() throws IOException {
+		write(this.connection, Handshake.ready());
+	}
+
+	private void watchExit() {
+		Thread watcher = new Thread(() -> {
+			ByteBuffer buffer = ByteBuffer.allocate(64);
+			try {
+				while (this.connection.read(buffer.clear()) >= 0) {
+					// The parent sends nothing after the handoff; end of stream is all we wait for.
+				}
+			}
+			catch (IOException ex) {
+				logger.debug("Connection to the old process failed", ex);
+			}
+			logger.info("The old process {} has exited", this.pid);
+			this.exited.complete(null);
+		}, "tableflip-parent-" + this.pid);
+		watcher.setDaemon(true);
+		watcher.start();
+	}
+
+	private static void write(SocketChannel connection, ByteBuffer frame) throws IOException {
+		while (frame.hasRemaining()) {
+			connection.write(frame);
+		}
+	}
+
+}

@@ -1,0 +1,101 @@
+package dev.tableflip;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * Zero-downtime upgrades for a JVM process, after Go's {@code cloudflare/tableflip}.
+ *
+ * <p>A process creates one upgrader, takes its sockets from {@link #fds()}, and calls
+ * {@link #ready()} once it serves. {@link #upgrade()} then starts a new copy of the process,
+ * hands it those sockets, and returns once the copy called {@code ready()} itself; from then
+ * on both accept from the same sockets, and {@link #exit()} tells the old process to stop
+ * accepting, finish its requests and exit. If the new process crashes or hangs, the upgrade
+ * fails and the old process carries on as if nothing happened.
+ *
+ * <pre>{@code
+ * Upgrader upgrader = Upgrader.create(UpgraderOptions.defaults().withPidFile(Path.of("app.pid")));
+ * ServerSocketChannel listener = upgrader.fds().listen("tcp", ":8080");
+ * // start serving on listener ...
+ * upgrader.ready();
+ * // on SIGHUP: upgrader.upgrade();
+ * upgrader.exit().join();
+ * // stop accepting, drain, exit
+ * }</pre>
+ */
+public interface Upgrader {
+
+	/**
+	 * Creates this process's upgrader, taking over the descriptors of the parent process if
+	 * this process was started by an upgrade. There is one live upgrader per process: a second
+	 * call fails until the first one is {@link #stop() stopped}.
+	 * @throws IOException if the handoff from the parent failed
+	 * @throws IllegalStateException if an upgrader is live, or the JVM lacks the option that
+	 * opens {@code java.base/sun.nio.ch} (the message says which)
+	 * @throws UnsupportedOperationException on an operating system without UNIX sockets and
+	 * descriptor passing (Windows); use {@link #stub()} there
+	 */
+	static Upgrader create(UpgraderOptions options) throws IOException {
+		return ProcessUpgrader.create(options);
+	}
+
+	/**
+	 * An upgrader that binds sockets itself and never upgrades, for tests and platforms
+	 * without descriptor passing. Any number may exist.
+	 */
+	static Upgrader stub() {
+		return new StubUpgrader(ListenConfig.defaults());
+	}
+
+	/** The registry of inherited and used sockets and files. */
+	Fds fds();
+
+	/**
+	 * Signals that this process serves: closes inherited descriptors nobody asked for, writes
+	 * the PID file and tells the parent, whose {@code upgrade()} then returns. Further calls do
+	 * nothing.
+	 * @throws IOException if the PID file cannot be written or the parent cannot be told
+	 */
+	void ready() throws IOException;
+
+	/**
+	 * Starts a new process, hands it every descriptor in use and blocks until it is ready.
+	 * @throws UpgradeException if it did not become ready; its reason says why
+	 */
+	void upgrade() throws UpgradeException;
+
+	/**
+	 * Like {@link #upgrade()}, without blocking: the future fails with an
+	 * {@link UpgradeException} (refusals fail it at once).
+	 */
+	CompletableFuture<Void> upgradeAsync();
+
+	/**
+	 * Completes when this process should exit: after a successful upgrade or {@link #stop()}.
+	 * Completing the returned future does not affect the upgrader.
+	 */
+	CompletableFuture<Void> exit();
+
+	/**
+	 * Prevents further upgrades and kills a new process that is not ready yet. If no upgrade
+	 * succeeded, this process is taken to be shutting down for good: the files of its UNIX
+	 * listeners are removed.
+	 */
+	void stop();
+
+	/** Whether this process was started by an upgrade. */
+	boolean hasParent();
+
+	/**
+	 * Blocks until the parent process exited; returns at once without a parent.
+	 * @throws TimeoutException if it is still running after {@code timeout}
+	 * @throws InterruptedException if the waiting thread is interrupted
+	 */
+	void waitForParent(Duration timeout) throws TimeoutException, InterruptedException;
+
+	/** 1 for a process started by hand, one more than its parent's for one started by an upgrade. */
+	int generation();
+
+}

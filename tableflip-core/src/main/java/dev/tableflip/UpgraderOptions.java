@@ -1,0 +1,111 @@
+package dev.tableflip;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * How an {@link Upgrader} behaves. Immutable: each {@code with} method returns a copy.
+ */
+public final class UpgraderOptions {
+
+	/** The default time a new process has to become ready. */
+	public static final Duration DEFAULT_UPGRADE_TIMEOUT = Duration.ofMinutes(1);
+
+	private static final UpgraderOptions DEFAULTS = new UpgraderOptions(DEFAULT_UPGRADE_TIMEOUT, null,
+			ListenConfig.defaults(), List.of(), Map.of());
+
+	private final Duration upgradeTimeout;
+
+	private final Path pidFile;
+
+	private final ListenConfig listenConfig;
+
+	private final List<String> command;
+
+	private final Map<String, String> environment;
+
+	private UpgraderOptions(Duration upgradeTimeout, Path pidFile, ListenConfig listenConfig, List<String> command,
+			Map<String, String> environment) {
+		this.upgradeTimeout = upgradeTimeout;
+		this.pidFile = pidFile;
+		this.listenConfig = listenConfig;
+		this.command = command;
+		this.environment = environment;
+	}
+
+	/** The defaults: a one-minute upgrade timeout, no PID file, this JVM's own command line. */
+	public static UpgraderOptions defaults() {
+		return DEFAULTS;
+	}
+
+	/** Returns a copy with the time a new process has to become ready before it is killed. */
+	public UpgraderOptions withUpgradeTimeout(Duration upgradeTimeout) {
+		Objects.requireNonNull(upgradeTimeout, "upgradeTimeout");
+		if (upgradeTimeout.isNegative() || upgradeTimeout.isZero()) {
+			throw new IllegalArgumentException("upgrade timeout must be positive, not " + upgradeTimeout);
+		}
+		return new UpgraderOptions(upgradeTimeout, this.pidFile, this.listenConfig, this.command, this.environment);
+	}
+
+	/**
+	 * Returns a copy that writes the pid of the ready process to a file; a relative path is
+	 * resolved against the initial working directory. {@code null} writes none.
+	 */
+	public UpgraderOptions withPidFile(Path pidFile) {
+		return new UpgraderOptions(this.upgradeTimeout, pidFile, this.listenConfig, this.command, this.environment);
+	}
+
+	/** Returns a copy that creates new sockets with these settings. */
+	public UpgraderOptions withListenConfig(ListenConfig listenConfig) {
+		Objects.requireNonNull(listenConfig, "listenConfig");
+		return new UpgraderOptions(this.upgradeTimeout, this.pidFile, listenConfig, this.command, this.environment);
+	}
+
+	/**
+	 * Returns a copy that starts new processes with this command line instead of this JVM's
+	 * own. An empty list restores the default.
+	 */
+	public UpgraderOptions withCommand(List<String> command) {
+		return new UpgraderOptions(this.upgradeTimeout, this.pidFile, this.listenConfig, List.copyOf(command),
+				this.environment);
+	}
+
+	/** Returns a copy that adds a variable to the environment of new processes. */
+	public UpgraderOptions withEnvironment(String name, String value) {
+		Map<String, String> environment = new LinkedHashMap<>(this.environment);
+		environment.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
+		return new UpgraderOptions(this.upgradeTimeout, this.pidFile, this.listenConfig, this.command,
+				Collections.unmodifiableMap(environment));
+	}
+
+	/** The time a new process has to become ready. */
+	public Duration upgradeTimeout() {
+		return this.upgradeTimeout;
+	}
+
+	/** The PID file, or {@code null}. */
+	public Path pidFile() {
+		return this.pidFile;
+	}
+
+	/** How new sockets are created. */
+	public ListenConfig listenConfig() {
+		return this.listenConfig;
+	}
+
+	/** The command line of new processes; empty for this JVM's own. */
+	public List<String> command() {
+		return this.command;
+	}
+
+	/** Variables added to the environment of new processes. */
+	public Map<String, String> environment() {
+		return this.environment;
+	}
+
+}
