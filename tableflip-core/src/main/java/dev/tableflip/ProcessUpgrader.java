@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
@@ -110,9 +111,9 @@ final class ProcessUpgrader implements Upgrader {
 	}
 
 	@Override
-	public void upgrade() throws UpgradeException {
+	public long upgrade() throws UpgradeException {
 		try {
-			upgradeAsync().join();
+			return upgradeAsync().join();
 		}
 		catch (CompletionException ex) {
 			if (ex.getCause() instanceof UpgradeException upgrade) {
@@ -124,13 +125,13 @@ final class ProcessUpgrader implements Upgrader {
 	}
 
 	@Override
-	public synchronized CompletableFuture<Void> upgradeAsync() {
+	public synchronized CompletableFuture<Long> upgradeAsync() {
 		UpgradeException refusal = refusal();
 		if (refusal != null) {
 			return CompletableFuture.failedFuture(refusal);
 		}
 		this.state = State.UPGRADING;
-		CompletableFuture<Void> result = new CompletableFuture<>();
+		CompletableFuture<Long> result = new CompletableFuture<>();
 		Thread upgrade = new Thread(() -> runUpgrade(result), "tableflip-upgrade");
 		upgrade.setDaemon(true);
 		upgrade.start();
@@ -150,7 +151,7 @@ final class ProcessUpgrader implements Upgrader {
 		};
 	}
 
-	private void runUpgrade(CompletableFuture<Void> result) {
+	private void runUpgrade(CompletableFuture<Long> result) {
 		long started = System.nanoTime();
 		Child child = null;
 		try {
@@ -169,7 +170,7 @@ final class ProcessUpgrader implements Upgrader {
 			}
 			logger.info("Upgrade: new process {} is ready after {} ms", child.pid(),
 					TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
-			result.complete(null);
+			result.complete(child.pid());
 		}
 		catch (UpgradeException ex) {
 			if (child != null) {
@@ -272,6 +273,11 @@ final class ProcessUpgrader implements Upgrader {
 	@Override
 	public boolean hasParent() {
 		return this.parent != null;
+	}
+
+	@Override
+	public OptionalLong parentPid() {
+		return (this.parent != null) ? OptionalLong.of(this.parent.pid()) : OptionalLong.empty();
 	}
 
 	@Override

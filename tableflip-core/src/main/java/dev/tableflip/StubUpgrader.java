@@ -2,6 +2,7 @@ package dev.tableflip;
 
 import java.time.Duration;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 
 import dev.tableflip.UpgradeException.Reason;
@@ -31,12 +32,12 @@ final class StubUpgrader implements Upgrader {
 	}
 
 	@Override
-	public void upgrade() throws UpgradeException {
+	public long upgrade() throws UpgradeException {
 		throw unsupported();
 	}
 
 	@Override
-	public CompletableFuture<Void> upgradeAsync() {
+	public CompletableFuture<Long> upgradeAsync() {
 		return CompletableFuture.failedFuture(unsupported());
 	}
 
@@ -53,6 +54,11 @@ final class StubUpgrader implements Upgrader {
 	@Override
 	public boolean hasParent() {
 		return false;
+	}
+
+	@Override
+	public OptionalLong parentPid() {
+		return OptionalLong.empty();
 	}
 
 	@Override

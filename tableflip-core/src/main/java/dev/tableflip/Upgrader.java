@@ -2,6 +2,7 @@ package dev.tableflip;
 
 import java.io.IOException;
 import java.time.Duration;
+import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeoutException;
 
@@ -62,15 +63,16 @@ public interface Upgrader {
 
 	/**
 	 * Starts a new process, hands it every descriptor in use and blocks until it is ready.
+	 * @return the pid of the new process
 	 * @throws UpgradeException if it did not become ready; its reason says why
 	 */
-	void upgrade() throws UpgradeException;
+	long upgrade() throws UpgradeException;
 
 	/**
-	 * Like {@link #upgrade()}, without blocking: the future fails with an
-	 * {@link UpgradeException} (refusals fail it at once).
+	 * Like {@link #upgrade()}, without blocking: the future completes with the new process's
+	 * pid, or fails with an {@link UpgradeException} (refusals fail it at once).
 	 */
-	CompletableFuture<Void> upgradeAsync();
+	CompletableFuture<Long> upgradeAsync();
 
 	/**
 	 * Completes when this process should exit: after a successful upgrade or {@link #stop()}.
@@ -87,6 +89,9 @@ public interface Upgrader {
 
 	/** Whether this process was started by an upgrade. */
 	boolean hasParent();
+
+	/** The pid of the process that started this one by an upgrade, if any. */
+	OptionalLong parentPid();
 
 	/**
 	 * Blocks until the parent process exited; returns at once without a parent.
