@@ -1,0 +1,255 @@
+package dev.tableflip.spring.boot;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+
+import dev.tableflip.Descriptor;
+import dev.tableflip.Fds;
+import dev.tableflip.UpgradeException;
+import dev.tableflip.UpgradeException.Reason;
+import dev.tableflip.Upgrader;
+import dev.tableflip.UpgraderOptions;
+import dev.tableflip.spring.boot.UpgradeRecord.Outcome;
+import org.apache.commons.logging.Log;
+import org.apache.commons.logging.LogFactory;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The application's side of tableflip: the core {@link Upgrader} of this JVM plus what a
+ * Spring application wants to know about it (state, generation, the last upgrades) and the
+ * hooks that run when this process hands over and drains.
+ */
+public class TableflipUpgrader {
+
+	private static final Log logger = LogFactory.getLog(TableflipUpgrader.class);
+
+	private static final int HISTORY_SIZE = 16;
+
+	/** Where this process is in its life. */
+	public enum State {
+
+		/** Started, not ready yet. */
+		STARTING,
+
+		/** Serving, can be upgraded. */
+		READY,
+
+		/** A new process is starting. */
+		UPGRADING,
+
+		/** A new process took over; this one finishes its requests and exits. */
+		DRAINING,
+
+		/** Shut down without an upgrade. */
+		STOPPED
+
+	}
+
+	private final Upgrader upgrader;
+
+	private final boolean shared;
+
+	private final Deque<UpgradeRecord> history = new ArrayDeque<>();
+
+	private final List<Consumer<UpgradeRecord>> upgradeListeners = new CopyOnWriteArrayList<>();
+
+	private volatile State state = State.STARTING;
+
+	private volatile boolean upgraded;
+
+	/** Wraps an upgrader the caller owns. */
+	public TableflipUpgrader(Upgrader upgrader) {
+		this(upgrader, false);
+	}
+
+	private TableflipUpgrader(Upgrader upgrader, boolean shared) {
+		this.upgrader = upgrader;
+		this.shared = shared;
+	}
+
+	/**
+	 * The upgrader of this JVM, shared by every application context in it; the last
+	 * {@link #stop()} stops it.
+	 */
+	public static TableflipUpgrader shared(UpgraderOptions options) throws IOException {
+		return new TableflipUpgrader(SharedUpgrader.acquire(options), true);
+	}
+
+	/** The core upgrader. */
+	public Upgrader upgrader() {
+		return this.upgrader;
+	}
+
+	/**
+	 * The listening socket for a web server on this address and port: the one inherited from
+	 * the old process, or a new one. For port 0 the inherited TCP listener on the same
+	 * address, whatever port it got, is reused, so that a random port survives upgrades.
+	 * @param address the address to bind, {@code null} for all
+	 */
+	public ServerSocketChannel listener(@Nullable InetAddress address, int port) throws IOException {
+		String host = (address == null) ? "" : address.getHostAddress();
+		if (host.contains(":")) {
+			host = "[" + host + "]";
+		}
+		Fds fds = fds();
+		if (port == 0) {
+			for (Descriptor inherited : fds.inherited()) {
+				if (inherited.kind() == Descriptor.Kind.LISTENER && inherited.network().equals("tcp")
+						&& inherited.address().startsWith(host + ":")
+						&& inherited.address().indexOf(':', host.length() + 1) < 0) {
+					return fds.listener("tcp", inherited.address());
+				}
+			}
+		}
+		return fds.listen("tcp", host + ":" + port);
+	}
+
+	/** The registry of inherited and used sockets. */
+	public Fds fds() {
+		return this.upgrader.fds();
+	}
+
+	public State state() {
+		return this.state;
+	}
+
+	/** 1 for a process started by hand, one more for each upgrade since. */
+	public int generation() {
+		return this.upgrader.generation();
+	}
+
+	public long pid() {
+		return ProcessHandle.current().pid();
+	}
+
+	public OptionalLong parentPid() {
+		return this.upgrader.parentPid();
+	}
+
+	/** The last upgrades, oldest first. */
+	public synchronized List<UpgradeRecord> history() {
+		return List.copyOf(this.history);
+	}
+
+	/** Whether an upgrade succeeded: this process is on its way out. */
+	public boolean upgraded() {
+		return this.upgraded;
+	}
+
+	/** Calls {@code listener} after each upgrade attempt. */
+	public void onUpgrade(Consumer<UpgradeRecord> listener) {
+		this.upgradeListeners.add(listener);
+	}
+
+	/** Tells the parent, if any, that this process serves. */
+	public void ready() throws IOException {
+		this.upgrader.ready();
+		if (this.state == State.STARTING) {
+			this.state = State.READY;
+		}
+	}
+
+	/**
+	 * Starts a new process and waits until it is ready or failed.
+	 * @param trigger what asked for it, for the record
+	 */
+	public UpgradeRecord upgrade(String trigger) {
+		return upgradeAsync(trigger).join();
+	}
+
+	/** Like {@link #upgrade(String)}, without blocking; the future never fails. */
+	public CompletableFuture<UpgradeRecord> upgradeAsync(String trigger) {
+		Instant startedAt = Instant.now();
+		long started = System.nanoTime();
+		CompletableFuture<Long> upgrade = this.upgrader.upgradeAsync();
+		if (!upgrade.isDone()) {
+			this.state = State.UPGRADING;
+			logger.info("Upgrade triggered by " + trigger + ": starting a new process");
+		}
+		return upgrade.handle((childPid, failure) -> {
+			Duration duration = Duration.ofNanos(System.nanoTime() - started);
+			UpgradeRecord record;
+			if (failure == null) {
+				this.upgraded = true;
+				this.state = State.DRAINING;
+				record = new UpgradeRecord(startedAt, trigger, Outcome.SUCCEEDED, null,
+						"new process " + childPid + " is ready", childPid, null, duration);
+				logger.info("Upgrade succeeded: new process " + childPid + " is ready after " + duration.toMillis()
+						+ " ms; this process " + pid() + " stops accepting and drains");
+			}
+			else {
+				record = failed(startedAt, trigger, duration, unwrap(failure));
+			}
+			remember(record);
+			return record;
+		});
+	}
+
+	private UpgradeRecord failed(Instant startedAt, String trigger, Duration duration, UpgradeException failure) {
+		Outcome outcome = failure.childPid().isPresent() ? Outcome.FAILED : Outcome.REFUSED;
+		if (outcome == Outcome.FAILED && this.state == State.UPGRADING) {
+			this.state = State.READY;
+		}
+		Long childPid = failure.childPid().isPresent() ? failure.childPid().getAsLong() : null;
+		Integer exitCode = failure.exitCode().isPresent() ? failure.exitCode().getAsInt() : null;
+		if (outcome == Outcome.FAILED) {
+			logger.warn("Upgrade failed (" + failure.reason() + "): " + failure.getMessage()
+					+ "; this process keeps serving");
+		}
+		else {
+			logger.info("Upgrade refused (" + failure.reason() + "): " + failure.getMessage());
+		}
+		return new UpgradeRecord(startedAt, trigger, outcome, failure.reason(), failure.getMessage(), childPid,
+				exitCode, duration);
+	}
+
+	private static UpgradeException unwrap(Throwable failure) {
+		Throwable cause = failure;
+		while (!(cause instanceof UpgradeException) && cause.getCause() != null) {
+			cause = cause.getCause();
+		}
+		return (cause instanceof UpgradeException upgrade) ? upgrade
+				: new UpgradeException(Reason.SPAWN_FAILED, String.valueOf(failure), -1, Integer.MIN_VALUE, failure);
+	}
+
+	private void remember(UpgradeRecord record) {
+		synchronized (this) {
+			this.history.addLast(record);
+			while (this.history.size() > HISTORY_SIZE) {
+				this.history.removeFirst();
+			}
+		}
+		for (Consumer<UpgradeRecord> listener : this.upgradeListeners) {
+			listener.accept(record);
+		}
+	}
+
+	/** Completes when this process should exit: after a successful upgrade or a stop. */
+	public CompletableFuture<Void> exit() {
+		return this.upgrader.exit();
+	}
+
+	/** No more upgrades: the application is shutting down. */
+	public void stop() {
+		if (!this.upgraded) {
+			this.state = State.STOPPED;
+		}
+		if (this.shared) {
+			SharedUpgrader.release(this.upgrader);
+		}
+		else {
+			this.upgrader.stop();
+		}
+	}
+
+}
