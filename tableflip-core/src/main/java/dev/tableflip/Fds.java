@@ -10,6 +10,7 @@ import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.Channel;
 import java.nio.channels.DatagramChannel;
+import java.nio.channels.NetworkChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
@@ -198,6 +199,15 @@ public final class Fds {
 				closeQuietly((Channel) handle, descriptor);
 			}
 		});
+	}
+
+	/**
+	 * A new descriptor number for the socket behind a JDK channel, for transports that adopt
+	 * raw descriptors (Netty's epoll). It is close-on-exec, and the socket is set non-blocking,
+	 * which every holder of the socket then sees. The caller owns and closes it.
+	 */
+	public static int duplicate(NetworkChannel channel) throws IOException {
+		return Native.duplicateNonBlocking(JdkChannels.fdOf(channel));
 	}
 
 	/** A descriptor in use and its number, ready to be sent. */

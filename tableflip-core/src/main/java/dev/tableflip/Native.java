@@ -5,6 +5,8 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
 
+import jnr.constants.platform.Fcntl;
+import jnr.constants.platform.OpenFlags;
 import jnr.ffi.LibraryLoader;
 import jnr.ffi.annotations.In;
 import jnr.ffi.annotations.Out;
@@ -34,6 +36,8 @@ final class Native {
 	private static final int SO_DOMAIN = 39;
 
 	private static final int MSG_CTRUNC = 0x8;
+
+	private static final int FD_CLOEXEC = 1;
 
 	private static final int MSG_CMSG_CLOEXEC = 0x40000000;
 
@@ -165,6 +169,21 @@ final class Native {
 	/** Whether a stream socket is listening. */
 	static boolean isListening(int fd) throws IOException {
 		return intOption(fd, SO_ACCEPTCONN) != 0;
+	}
+
+	/** A new descriptor for the same open socket, close-on-exec, with the socket made non-blocking. */
+	static int duplicateNonBlocking(int fd) throws IOException {
+		int copy = posix.dup(fd);
+		if (copy < 0) {
+			throw new IOException("dup(" + fd + ") failed: " + posix.strerror(posix.errno()));
+		}
+		posix.fcntlInt(copy, Fcntl.F_SETFD, FD_CLOEXEC);
+		int flags = posix.fcntl(copy, Fcntl.F_GETFL);
+		if (flags < 0 || posix.fcntlInt(copy, Fcntl.F_SETFL, flags | OpenFlags.O_NONBLOCK.intValue()) < 0) {
+			posix.close(copy);
+			throw new IOException("cannot make descriptor " + fd + " non-blocking: " + posix.strerror(posix.errno()));
+		}
+		return copy;
 	}
 
 	/** Closes a raw descriptor; errors are ignored as there is nothing left to do. */

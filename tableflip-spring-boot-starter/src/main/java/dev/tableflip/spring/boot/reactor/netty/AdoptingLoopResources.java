@@ -1,0 +1,138 @@
+package dev.tableflip.spring.boot.reactor.netty;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.SocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.time.Duration;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+
+import dev.tableflip.Fds;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOutboundHandlerAdapter;
+import io.netty.channel.ChannelPromise;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import reactor.core.publisher.Mono;
+import reactor.netty.resources.LoopResources;
+
+/**
+ * Reactor Netty's loop resources, except that the server channel is built around the
+ * listener tableflip hands over instead of a new socket: a {@code NioServerSocketChannel}
+ * around the JDK channel on NIO, an {@code EpollServerSocketChannel} around a duplicate of
+ * its descriptor on epoll. The listener is already bound, so the bind Reactor Netty then
+ * issues is answered at the head of the pipeline and never reaches the socket.
+ */
+class AdoptingLoopResources implements LoopResources {
+
+	private static final String EPOLL_SERVER_CHANNEL = "io.netty.channel.epoll.EpollServerSocketChannel";
+
+	private final LoopResources delegate;
+
+	private final Supplier<ServerSocketChannel> listener;
+
+	/** Told about each server channel created around the listener, to close it on drain. */
+	private final Consumer<Channel> adopted;
+
+	AdoptingLoopResources(LoopResources delegate, Supplier<ServerSocketChannel> listener, Consumer<Channel> adopted) {
+		this.delegate = delegate;
+		this.listener = listener;
+		this.adopted = adopted;
+	}
+
+	@Override
+	@SuppressWarnings("unchecked")
+	public <CHANNEL extends Channel> CHANNEL onChannel(Class<CHANNEL> channelType, EventLoopGroup group) {
+		if (channelType != io.netty.channel.socket.ServerSocketChannel.class) {
+			return this.delegate.onChannel(channelType, group);
+		}
+		Class<? extends CHANNEL> transport = this.delegate.onChannelClass(channelType, group);
+		Channel channel = adopt(transport, this.listener.get());
+		channel.pipeline().addFirst("tableflip.alreadyBound", new AlreadyBound());
+		this.adopted.accept(channel);
+		return (CHANNEL) channel;
+	}
+
+	private static Channel adopt(Class<?> transport, ServerSocketChannel listener) {
+		if (NioServerSocketChannel.class.isAssignableFrom(transport)) {
+			return new NioServerSocketChannel(listener);
+		}
+		if (transport.getName().equals(EPOLL_SERVER_CHANNEL)) {
+			try {
+				// Netty owns and closes its descriptor; the registry keeps the JDK channel's.
+				int fd = Fds.duplicate(listener);
+				return (Channel) transport.getConstructor(int.class).newInstance(fd);
+			}
+			catch (IOException ex) {
+				throw new UncheckedIOException(ex);
+			}
+			catch (ReflectiveOperationException ex) {
+				throw new IllegalStateException("cannot build an epoll server channel around the inherited listener",
+						ex);
+			}
+		}
+		throw new IllegalStateException("tableflip can hand listeners to Reactor Netty on the NIO and epoll "
+				+ "transports, not on " + transport.getName() + "; disable that transport (for io_uring: "
+				+ "-Dreactor.netty.ioUring=false) or set -Dreactor.netty.native=false");
+	}
+
+	/** Answers the bind of an already bound listener without touching the socket. */
+	private static final class AlreadyBound extends ChannelOutboundHandlerAdapter {
+
+		@Override
+		public void bind(ChannelHandlerContext ctx, SocketAddress localAddress, ChannelPromise promise) {
+			promise.setSuccess();
+			ctx.pipeline().remove(this);
+		}
+
+	}
+
+	@Override
+	public <CHANNEL extends Channel> Class<? extends CHANNEL> onChannelClass(Class<CHANNEL> channelType,
+			EventLoopGroup group) {
+		return this.delegate.onChannelClass(channelType, group);
+	}
+
+	@Override
+	public EventLoopGroup onServer(boolean useNative) {
+		return this.delegate.onServer(useNative);
+	}
+
+	@Override
+	public EventLoopGroup onServerSelect(boolean useNative) {
+		return this.delegate.onServerSelect(useNative);
+	}
+
+	@Override
+	public EventLoopGroup onClient(boolean useNative) {
+		return this.delegate.onClient(useNative);
+	}
+
+	@Override
+	public boolean daemon() {
+		return this.delegate.daemon();
+	}
+
+	@Override
+	public void dispose() {
+		this.delegate.dispose();
+	}
+
+	@Override
+	public boolean isDisposed() {
+		return this.delegate.isDisposed();
+	}
+
+	@Override
+	public Mono<Void> disposeLater() {
+		return this.delegate.disposeLater();
+	}
+
+	@Override
+	public Mono<Void> disposeLater(Duration quietPeriod, Duration timeout) {
+		return this.delegate.disposeLater(quietPeriod, timeout);
+	}
+
+}

@@ -1,0 +1,34 @@
+package dev.tableflip.spring.boot.reactor.netty;
+
+import reactor.core.publisher.Mono;
+
+import org.springframework.http.HttpHeaders;
+import org.springframework.web.server.ServerWebExchange;
+import org.springframework.web.server.WebFilter;
+import org.springframework.web.server.WebFilterChain;
+
+/**
+ * While the process drains after an upgrade, answers every request with
+ * {@code Connection: close}, so keep-alive clients reconnect, to the new process, instead of
+ * sending their next request on a connection that is about to close.
+ */
+public class ConnectionCloseWebFilter implements WebFilter {
+
+	private final NettyListenerAdoption adoption;
+
+	public ConnectionCloseWebFilter(NettyListenerAdoption adoption) {
+		this.adoption = adoption;
+	}
+
+	@Override
+	public Mono<Void> filter(ServerWebExchange exchange, WebFilterChain chain) {
+		exchange.getResponse().beforeCommit(() -> {
+			if (this.adoption.isDraining()) {
+				exchange.getResponse().getHeaders().set(HttpHeaders.CONNECTION, "close");
+			}
+			return Mono.empty();
+		});
+		return chain.filter(exchange);
+	}
+
+}

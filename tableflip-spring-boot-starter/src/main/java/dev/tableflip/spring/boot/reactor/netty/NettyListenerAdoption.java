@@ -1,0 +1,116 @@
+package dev.tableflip.spring.boot.reactor.netty;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.channels.ServerSocketChannel;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+
+import dev.tableflip.spring.boot.DrainParticipant;
+import dev.tableflip.spring.boot.TableflipUpgrader;
+import io.netty.channel.Channel;
+import org.jspecify.annotations.Nullable;
+import reactor.netty.http.HttpResources;
+import reactor.netty.resources.LoopResources;
+
+import org.springframework.boot.reactor.netty.NettyReactiveWebServerFactory;
+import org.springframework.boot.web.server.WebServerFactoryCustomizer;
+import org.springframework.core.Ordered;
+import org.springframework.http.client.ReactorResourceFactory;
+
+/**
+ * Makes Reactor Netty serve on the listener tableflip gives it, and takes part in the drain:
+ * its server channel is closed, and every later response says {@code Connection: close}.
+ */
+public class NettyListenerAdoption
+		implements WebServerFactoryCustomizer<NettyReactiveWebServerFactory>, DrainParticipant, Ordered {
+
+	private final TableflipUpgrader upgrader;
+
+	private final @Nullable ReactorResourceFactory resourceFactory;
+
+	private final List<Channel> serverChannels = new CopyOnWriteArrayList<>();
+
+	private volatile boolean draining;
+
+	public NettyListenerAdoption(TableflipUpgrader upgrader, @Nullable ReactorResourceFactory resourceFactory) {
+		this.upgrader = upgrader;
+		this.resourceFactory = resourceFactory;
+	}
+
+	@Override
+	public void customize(NettyReactiveWebServerFactory factory) {
+		Supplier<ServerSocketChannel> listener = () -> {
+			try {
+				return this.upgrader.listener(factory.getAddress(), factory.getPort());
+			}
+			catch (IOException ex) {
+				throw new UncheckedIOException(ex);
+			}
+		};
+		if (this.resourceFactory != null) {
+			// NettyWebServer applies the resource factory's loop resources last, over any customizer's.
+			factory.setResourceFactory(new AdoptingResourceFactory(this.resourceFactory, listener,
+					this.serverChannels::add));
+		}
+		else {
+			factory.addServerCustomizers((server) -> server
+				.runOn(new AdoptingLoopResources(HttpResources.get(), listener, this.serverChannels::add)));
+		}
+	}
+
+	/** Whether responses should end their connection: this process is draining. */
+	public boolean isDraining() {
+		return this.draining;
+	}
+
+	@Override
+	public void endKeepAlive() {
+		this.draining = true;
+	}
+
+	@Override
+	public void closeListeners() {
+		for (Channel channel : this.serverChannels) {
+			channel.close().syncUninterruptibly();
+		}
+	}
+
+	@Override
+	public int getOrder() {
+		return Ordered.LOWEST_PRECEDENCE;
+	}
+
+	/** The application's resource factory, whose loop resources build adopted server channels. */
+	private static final class AdoptingResourceFactory extends ReactorResourceFactory {
+
+		private final ReactorResourceFactory delegate;
+
+		private final Supplier<ServerSocketChannel> listener;
+
+		private final Consumer<Channel> adopted;
+
+		private volatile @Nullable LoopResources loopResources;
+
+		AdoptingResourceFactory(ReactorResourceFactory delegate, Supplier<ServerSocketChannel> listener,
+				Consumer<Channel> adopted) {
+			this.delegate = delegate;
+			this.listener = listener;
+			this.adopted = adopted;
+		}
+
+		@Override
+		public LoopResources getLoopResources() {
+			LoopResources resources = this.loopResources;
+			if (resources == null) {
+				resources = new AdoptingLoopResources(this.delegate.getLoopResources(), this.listener, this.adopted);
+				this.loopResources = resources;
+			}
+			return resources;
+		}
+
+	}
+
+}
