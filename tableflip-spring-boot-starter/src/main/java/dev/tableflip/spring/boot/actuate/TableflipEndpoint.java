@@ -1,0 +1,84 @@
+package dev.tableflip.spring.boot.actuate;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import dev.tableflip.Descriptor;
+import dev.tableflip.UpgradeException.Reason;
+import dev.tableflip.spring.boot.TableflipUpgrader;
+import dev.tableflip.spring.boot.UpgradeRecord;
+
+import org.springframework.boot.actuate.endpoint.annotation.Endpoint;
+import org.springframework.boot.actuate.endpoint.annotation.ReadOperation;
+import org.springframework.boot.actuate.endpoint.annotation.Selector;
+import org.springframework.boot.actuate.endpoint.annotation.WriteOperation;
+import org.springframework.boot.actuate.endpoint.web.WebEndpointResponse;
+
+/**
+ * {@code GET /actuator/tableflip} tells this process's generation, state, listeners and last
+ * upgrades; {@code POST /actuator/tableflip/upgrade} upgrades it and answers once the new
+ * process is ready (200) or the upgrade failed (503) or was refused (409).
+ */
+@Endpoint(id = "tableflip")
+public class TableflipEndpoint {
+
+	private final TableflipUpgrader upgrader;
+
+	public TableflipEndpoint(TableflipUpgrader upgrader) {
+		this.upgrader = upgrader;
+	}
+
+	@ReadOperation
+	public Map<String, Object> status() {
+		Map<String, Object> status = new LinkedHashMap<>();
+		status.put("pid", this.upgrader.pid());
+		status.put("parentPid", this.upgrader.parentPid().isPresent() ? this.upgrader.parentPid().getAsLong() : null);
+		status.put("generation", this.upgrader.generation());
+		status.put("state", this.upgrader.state().name().toLowerCase());
+		status.put("listeners", Map.of("inherited", names(this.upgrader.fds().inherited()), "used",
+				names(this.upgrader.fds().used())));
+		status.put("upgrades", this.upgrader.history().stream().map(TableflipEndpoint::describe).toList());
+		return status;
+	}
+
+	@WriteOperation
+	public WebEndpointResponse<Map<String, Object>> upgrade(@Selector String action) {
+		if (!"upgrade".equals(action)) {
+			return new WebEndpointResponse<>(Map.of("error", "unknown action '" + action + "'",
+					"actions", List.of("upgrade")), WebEndpointResponse.STATUS_NOT_FOUND);
+		}
+		UpgradeRecord record = this.upgrader.upgrade("endpoint");
+		int status = switch (record.outcome()) {
+			case SUCCEEDED -> WebEndpointResponse.STATUS_OK;
+			case FAILED -> WebEndpointResponse.STATUS_SERVICE_UNAVAILABLE;
+			case REFUSED -> (record.reason() == Reason.UNSUPPORTED) ? WebEndpointResponse.STATUS_SERVICE_UNAVAILABLE
+					: 409;
+		};
+		return new WebEndpointResponse<>(describe(record), status);
+	}
+
+	private static List<String> names(List<Descriptor> descriptors) {
+		return descriptors.stream().map(Descriptor::toString).toList();
+	}
+
+	static Map<String, Object> describe(UpgradeRecord record) {
+		Map<String, Object> described = new LinkedHashMap<>();
+		described.put("outcome", record.outcome().name().toLowerCase());
+		if (record.reason() != null) {
+			described.put("reason", record.reason().name());
+		}
+		described.put("message", record.message());
+		described.put("trigger", record.trigger());
+		if (record.childPid() != null) {
+			described.put("childPid", record.childPid());
+		}
+		if (record.exitCode() != null) {
+			described.put("exitCode", record.exitCode());
+		}
+		described.put("startedAt", record.startedAt().toString());
+		described.put("durationMs", record.duration().toMillis());
+		return described;
+	}
+
+}

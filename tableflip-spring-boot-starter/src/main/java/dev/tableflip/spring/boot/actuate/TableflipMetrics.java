@@ -1,0 +1,73 @@
+package dev.tableflip.spring.boot.actuate;
+
+import java.time.Duration;
+
+import dev.tableflip.Descriptor;
+import dev.tableflip.spring.boot.DrainObserver;
+import dev.tableflip.spring.boot.TableflipUpgrader;
+import dev.tableflip.spring.boot.UpgradeRecord;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.MeterBinder;
+
+/**
+ * Micrometer meters for upgrades: {@code tableflip.upgrades} (counter, tag {@code outcome}
+ * and {@code reason}), {@code tableflip.upgrade.duration} (timer, tag {@code outcome}),
+ * {@code tableflip.generation} and {@code tableflip.listeners} (gauges), and
+ * {@code tableflip.drain.duration} (timer, recorded by the old process as it leaves).
+ */
+public class TableflipMetrics implements MeterBinder, DrainObserver {
+
+	private final TableflipUpgrader upgrader;
+
+	private volatile MeterRegistry registry;
+
+	public TableflipMetrics(TableflipUpgrader upgrader) {
+		this.upgrader = upgrader;
+	}
+
+	@Override
+	public void bindTo(MeterRegistry registry) {
+		this.registry = registry;
+		Gauge.builder("tableflip.generation", this.upgrader, TableflipUpgrader::generation)
+			.description("Upgrades since the service was started by hand, plus one")
+			.register(registry);
+		Gauge.builder("tableflip.listeners", this.upgrader, (upgrader) -> upgrader.fds()
+			.used()
+			.stream()
+			.filter((descriptor) -> descriptor.kind() == Descriptor.Kind.LISTENER)
+			.count()).description("Listening sockets an upgrade hands over").register(registry);
+		this.upgrader.onUpgrade(this::record);
+	}
+
+	private void record(UpgradeRecord record) {
+		MeterRegistry registry = this.registry;
+		String outcome = record.outcome().name().toLowerCase();
+		String reason = (record.reason() != null) ? record.reason().name().toLowerCase() : "none";
+		Counter.builder("tableflip.upgrades")
+			.description("Upgrade attempts")
+			.tag("outcome", outcome)
+			.tag("reason", reason)
+			.register(registry)
+			.increment();
+		Timer.builder("tableflip.upgrade.duration")
+			.description("From the trigger to the new process ready, or the failure")
+			.tag("outcome", outcome)
+			.register(registry)
+			.record(record.duration());
+	}
+
+	@Override
+	public void drained(Duration took) {
+		MeterRegistry registry = this.registry;
+		if (registry != null) {
+			Timer.builder("tableflip.drain.duration")
+				.description("From the old process's handover to its context closed")
+				.register(registry)
+				.record(took);
+		}
+	}
+
+}

@@ -1,0 +1,175 @@
+package dev.tableflip.spring.boot.it;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongPredicate;
+
+/**
+ * Starts {@link UpgradableApplication} as real JVM processes and kills every process a test
+ * saw (each pid that answered, wrote the PID file or descends from a started one) when the
+ * test ends, passed or not. Their output goes to a log file that failure messages include.
+ */
+public final class ApplicationProcesses implements AutoCloseable {
+
+	private final Path log;
+
+	private final Set<Long> pids = ConcurrentHashMap.newKeySet();
+
+	private final List<Process> roots = new ArrayList<>();
+
+	public ApplicationProcesses(Path directory) {
+		this.log = directory.resolve("application.log");
+	}
+
+	/** The java command line for the test application, with the flag tableflip needs. */
+	public static List<String> command(List<String> jvmOptions, List<String> arguments) {
+		List<String> command = new ArrayList<>();
+		command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+		command.add("-XX:TieredStopAtLevel=1");
+		command.add("-Xshare:auto");
+		command.add("--add-opens");
+		command.add("java.base/sun.nio.ch=ALL-UNNAMED");
+		if (Runtime.version().feature() >= 22) {
+			command.add("--enable-native-access=ALL-UNNAMED");
+		}
+		command.addAll(jvmOptions);
+		command.add("-cp");
+		command.add(System.getProperty("java.class.path"));
+		command.add(UpgradableApplication.class.getName());
+		command.addAll(arguments);
+		return command;
+	}
+
+	/** Starts the application and waits until it answers on {@code port}. */
+	public long start(int port, List<String> jvmOptions, List<String> arguments) throws IOException {
+		List<String> all = new ArrayList<>(arguments);
+		all.add("--server.port=" + port);
+		Process process = new ProcessBuilder(command(jvmOptions, all)).redirectErrorStream(true)
+			.redirectOutput(ProcessBuilder.Redirect.appendTo(this.log.toFile()))
+			.start();
+		synchronized (this.roots) {
+			this.roots.add(process);
+		}
+		this.pids.add(process.pid());
+		awaitServedBy(port, (pid) -> pid == process.pid(), Duration.ofSeconds(60));
+		return process.pid();
+	}
+
+	/** Waits until a GET / on the port is answered by a process that matches. */
+	public long awaitServedBy(int port, LongPredicate match, Duration timeout) {
+		long deadline = System.nanoTime() + timeout.toNanos();
+		String last = "nothing";
+		while (System.nanoTime() < deadline) {
+			try {
+				HttpLoad.Response response = HttpLoad.get(address(port), "/");
+				if (response.status() == 200) {
+					long pid = HttpLoad.pidOf(response);
+					this.pids.add(pid);
+					if (match.test(pid)) {
+						return pid;
+					}
+				}
+				last = response.toString();
+			}
+			catch (IOException ex) {
+				last = ex.toString();
+			}
+			sleep(100);
+		}
+		throw new AssertionError("port " + port + " not served as expected within " + timeout + " (last: " + last
+				+ ")\n" + output());
+	}
+
+	/** Remembers a pid to kill at the end, learned elsewhere (PID file, endpoint). */
+	public void track(long pid) {
+		this.pids.add(pid);
+	}
+
+	public static boolean alive(long pid) {
+		return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+	}
+
+	public void awaitGone(long pid, Duration timeout) {
+		long deadline = System.nanoTime() + timeout.toNanos();
+		while (alive(pid)) {
+			if (System.nanoTime() > deadline) {
+				throw new AssertionError("process " + pid + " still runs after " + timeout + "\n" + output());
+			}
+			sleep(50);
+		}
+	}
+
+	/** Sends a signal with kill(1). */
+	public static void signal(String signal, long pid) throws IOException, InterruptedException {
+		Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(pid)).inheritIO().start();
+		if (kill.waitFor() != 0) {
+			throw new IOException("kill -" + signal + " " + pid + " failed");
+		}
+	}
+
+	public static InetSocketAddress address(int port) {
+		return new InetSocketAddress(InetAddress.getLoopbackAddress(), port);
+	}
+
+	public static int freePort() throws IOException {
+		try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+			return socket.getLocalPort();
+		}
+	}
+
+	/** What the processes printed. */
+	public String output() {
+		try {
+			return Files.exists(this.log) ? "output of the processes:\n" + Files.readString(this.log) : "(no output)";
+		}
+		catch (IOException ex) {
+			return "(cannot read " + this.log + ")";
+		}
+	}
+
+	@Override
+	public void close() {
+		synchronized (this.roots) {
+			for (Process root : this.roots) {
+				root.descendants().forEach((handle) -> this.pids.add(handle.pid()));
+			}
+		}
+		for (long pid : this.pids) {
+			ProcessHandle.of(pid).ifPresent((handle) -> {
+				handle.descendants().forEach(ProcessHandle::destroyForcibly);
+				handle.destroyForcibly();
+			});
+		}
+		for (long pid : this.pids) {
+			ProcessHandle.of(pid).ifPresent((handle) -> {
+				try {
+					handle.onExit().get(10, TimeUnit.SECONDS);
+				}
+				catch (Exception ex) {
+					// reported by the test that cares
+				}
+			});
+		}
+	}
+
+	private static void sleep(long millis) {
+		try {
+			Thread.sleep(millis);
+		}
+		catch (InterruptedException ex) {
+			Thread.currentThread().interrupt();
+			throw new AssertionError("interrupted");
+		}
+	}
+
+}

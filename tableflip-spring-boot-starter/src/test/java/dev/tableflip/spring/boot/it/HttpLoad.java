@@ -1,0 +1,279 @@
+package dev.tableflip.spring.boot.it;
+
+import java.io.BufferedInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A closed-loop HTTP/1.1 load over real sockets, counting every failure: keep-alive workers
+ * reuse their connection until the server says {@code Connection: close} (then reconnect),
+ * fresh workers open a connection per request. A request fails on any I/O error, a
+ * connection closed before the whole response, or a status other than 2xx; nothing is
+ * retried, so a keep-alive connection closed under a request on the wire counts.
+ */
+public final class HttpLoad implements AutoCloseable {
+
+	private static final Pattern PID = Pattern.compile("\"pid\":(\\d+)");
+
+	private final InetSocketAddress address;
+
+	private final String path;
+
+	private final List<Thread> workers = new ArrayList<>();
+
+	private volatile boolean running = true;
+
+	private final AtomicLong keepAliveOk = new AtomicLong();
+
+	private final AtomicLong keepAliveFailed = new AtomicLong();
+
+	private final AtomicLong freshOk = new AtomicLong();
+
+	private final AtomicLong freshFailed = new AtomicLong();
+
+	private final List<String> failures = new CopyOnWriteArrayList<>();
+
+	private final Set<Long> pids = ConcurrentHashMap.newKeySet();
+
+	/** Counts per process: which pids answered. */
+	private final Map<Long, AtomicLong> answeredBy = new ConcurrentHashMap<>();
+
+	public HttpLoad(InetSocketAddress address, String path, int keepAliveWorkers, int freshWorkers) {
+		this.address = address;
+		this.path = path;
+		for (int i = 0; i < keepAliveWorkers; i++) {
+			this.workers.add(new Thread(this::keepAlive, "load-keepalive-" + i));
+		}
+		for (int i = 0; i < freshWorkers; i++) {
+			this.workers.add(new Thread(this::fresh, "load-fresh-" + i));
+		}
+		this.workers.forEach(Thread::start);
+	}
+
+	/** One response: its status, headers (lower-case names) and body. */
+	public record Response(int status, Map<String, String> headers, String body) {
+
+		boolean closes() {
+			return "close".equalsIgnoreCase(this.headers.getOrDefault("connection", ""));
+		}
+
+	}
+
+	/** Sends one GET on a new connection. */
+	public static Response get(InetSocketAddress address, String path) throws IOException {
+		try (Socket socket = connect(address)) {
+			return exchange(socket, path, true);
+		}
+	}
+
+	/** Sends a request with a method on a new connection. */
+	public static Response request(InetSocketAddress address, String method, String path) throws IOException {
+		try (Socket socket = connect(address)) {
+			OutputStream out = socket.getOutputStream();
+			out.write((method + " " + path + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+				.getBytes(StandardCharsets.US_ASCII));
+			out.flush();
+			return read(new BufferedInputStream(socket.getInputStream()));
+		}
+	}
+
+	/** The pid in a response of the test application. */
+	public static long pidOf(Response response) {
+		Matcher matcher = PID.matcher(response.body());
+		if (!matcher.find()) {
+			throw new IllegalStateException("no pid in " + response);
+		}
+		return Long.parseLong(matcher.group(1));
+	}
+
+	private void keepAlive() {
+		Socket socket = null;
+		while (this.running) {
+			try {
+				if (socket == null) {
+					socket = connect(this.address);
+				}
+				Response response = exchange(socket, this.path, false);
+				count(response, this.keepAliveOk, this.keepAliveFailed, "keep-alive");
+				if (response.closes()) {
+					socket.close();
+					socket = null;
+				}
+			}
+			catch (IOException ex) {
+				fail(this.keepAliveFailed, "keep-alive: " + ex);
+				closeQuietly(socket);
+				socket = null;
+			}
+		}
+		closeQuietly(socket);
+	}
+
+	private void fresh() {
+		while (this.running) {
+			try (Socket socket = connect(this.address)) {
+				count(exchange(socket, this.path, true), this.freshOk, this.freshFailed, "fresh");
+			}
+			catch (IOException ex) {
+				fail(this.freshFailed, "fresh: " + ex);
+			}
+		}
+	}
+
+	private void count(Response response, AtomicLong ok, AtomicLong failed, String kind) {
+		if (response.status() / 100 == 2) {
+			ok.incrementAndGet();
+			long pid = pidOf(response);
+			this.pids.add(pid);
+			this.answeredBy.computeIfAbsent(pid, (key) -> new AtomicLong()).incrementAndGet();
+		}
+		else {
+			fail(failed, kind + ": HTTP " + response.status());
+		}
+	}
+
+	private void fail(AtomicLong failed, String failure) {
+		failed.incrementAndGet();
+		if (this.failures.size() < 50) {
+			this.failures.add(failure);
+		}
+	}
+
+	private static Socket connect(InetSocketAddress address) throws IOException {
+		Socket socket = new Socket();
+		socket.connect(address, 5_000);
+		socket.setSoTimeout(30_000);
+		socket.setTcpNoDelay(true);
+		return socket;
+	}
+
+	private static Response exchange(Socket socket, String path, boolean close) throws IOException {
+		OutputStream out = socket.getOutputStream();
+		out.write(("GET " + path + " HTTP/1.1\r\nHost: localhost\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n")
+			.getBytes(StandardCharsets.US_ASCII));
+		out.flush();
+		return read(socket.getInputStream());
+	}
+
+	private static Response read(InputStream in) throws IOException {
+		String status = line(in);
+		if (status == null) {
+			throw new IOException("connection closed before the response");
+		}
+		String[] parts = status.split(" ");
+		if (parts.length < 2 || !parts[0].startsWith("HTTP/1.")) {
+			throw new IOException("not an HTTP response: " + status);
+		}
+		Map<String, String> headers = new java.util.HashMap<>();
+		for (String header = line(in); header != null && !header.isEmpty(); header = line(in)) {
+			int colon = header.indexOf(':');
+			headers.put(header.substring(0, colon).trim().toLowerCase(Locale.ROOT), header.substring(colon + 1).trim());
+		}
+		ByteArrayOutputStream body = new ByteArrayOutputStream();
+		if (headers.containsKey("content-length")) {
+			int length = Integer.parseInt(headers.get("content-length"));
+			body.write(in.readNBytes(length));
+			if (body.size() < length) {
+				throw new IOException("connection closed in the middle of the body");
+			}
+		}
+		else if ("chunked".equalsIgnoreCase(headers.get("transfer-encoding"))) {
+			while (true) {
+				String size = line(in);
+				if (size == null) {
+					throw new IOException("connection closed in the middle of a chunked body");
+				}
+				int length = Integer.parseInt(size.trim(), 16);
+				if (length == 0) {
+					line(in);
+					break;
+				}
+				body.write(in.readNBytes(length));
+				line(in);
+			}
+		}
+		return new Response(Integer.parseInt(parts[1]), headers, body.toString(StandardCharsets.UTF_8));
+	}
+
+	private static String line(InputStream in) throws IOException {
+		StringBuilder line = new StringBuilder();
+		while (true) {
+			int b = in.read();
+			if (b < 0) {
+				return (line.length() == 0) ? null : line.toString();
+			}
+			if (b == '\n') {
+				int end = line.length();
+				return (end > 0 && line.charAt(end - 1) == '\r') ? line.substring(0, end - 1) : line.toString();
+			}
+			line.append((char) b);
+		}
+	}
+
+	private static void closeQuietly(Socket socket) {
+		if (socket != null) {
+			try {
+				socket.close();
+			}
+			catch (IOException ex) {
+				// nothing to do
+			}
+		}
+	}
+
+	public long keepAliveOk() {
+		return this.keepAliveOk.get();
+	}
+
+	public long keepAliveFailed() {
+		return this.keepAliveFailed.get();
+	}
+
+	public long freshOk() {
+		return this.freshOk.get();
+	}
+
+	public long freshFailed() {
+		return this.freshFailed.get();
+	}
+
+	public long failed() {
+		return keepAliveFailed() + freshFailed();
+	}
+
+	public Set<Long> pids() {
+		return Set.copyOf(this.pids);
+	}
+
+	public String summary() {
+		return String.format("keep-alive %d ok / %d failed, fresh %d ok / %d failed, answered by %s%s", keepAliveOk(),
+				keepAliveFailed(), freshOk(), freshFailed(), this.answeredBy,
+				this.failures.isEmpty() ? "" : "\nfirst failures: " + this.failures);
+	}
+
+	/** Stops the workers and waits for them. */
+	@Override
+	public void close() throws InterruptedException {
+		this.running = false;
+		for (Thread worker : this.workers) {
+			worker.join(Duration.ofSeconds(40).toMillis());
+		}
+	}
+
+}

@@ -1,0 +1,58 @@
+package dev.tableflip.spring.boot.it;
+
+import java.time.Duration;
+import java.util.Map;
+
+import reactor.core.publisher.Mono;
+
+import org.springframework.beans.factory.annotation.Value;
+import org.springframework.boot.SpringApplication;
+import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.RequestParam;
+import org.springframework.web.bind.annotation.RestController;
+
+/**
+ * The application the integration tests start as a real process: servlet (Tomcat) by
+ * default, reactive (Reactor Netty) with {@code --spring.main.web-application-type=reactive}.
+ * {@code --it.fail-if-child=true} makes a process started by an upgrade fail to start.
+ */
+@SpringBootApplication
+@RestController
+public class UpgradableApplication {
+
+	private final long pid = ProcessHandle.current().pid();
+
+	@Value("${it.greeting:hello}")
+	private String greeting;
+
+	@GetMapping("/")
+	Map<String, Object> pid() {
+		return Map.of("pid", this.pid, "greeting", this.greeting);
+	}
+
+	@GetMapping("/slow")
+	Mono<Map<String, Object>> slow(@RequestParam long ms) {
+		return Mono.delay(Duration.ofMillis(ms)).map((tick) -> Map.of("pid", this.pid, "slept", ms));
+	}
+
+	public static void main(String[] args) {
+		if (Boolean.parseBoolean(System.getProperty("it.fail-if-child", "false"))
+				&& System.getenv("TABLEFLIP_HANDOFF_SOCKET") != null) {
+			SpringApplication application = new SpringApplication(UpgradableApplication.class, Broken.class);
+			application.run(args);
+			return;
+		}
+		SpringApplication.run(UpgradableApplication.class, args);
+	}
+
+	/** A bean whose creation fails, as a broken new version's would. */
+	static class Broken {
+
+		Broken() {
+			throw new IllegalStateException("this version is broken");
+		}
+
+	}
+
+}

@@ -1,0 +1,107 @@
+package dev.tableflip.spring.boot.it;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * A real Spring Boot application, upgraded in a real process tree while a client sends
+ * requests without pause over keep-alive and fresh connections. Subclasses choose the server.
+ */
+abstract class UpgradeUnderLoadTests {
+
+	private static final Duration WAIT = Duration.ofSeconds(90);
+
+	@TempDir
+	Path directory;
+
+	ApplicationProcesses processes;
+
+	int port;
+
+	Path pidFile;
+
+	@BeforeEach
+	void prepare() throws Exception {
+		this.processes = new ApplicationProcesses(this.directory);
+		this.port = ApplicationProcesses.freePort();
+		this.pidFile = this.directory.resolve("app.pid");
+	}
+
+	@AfterEach
+	void killEveryProcess() {
+		this.processes.close();
+	}
+
+	/** Arguments that select the server under test. */
+	abstract List<String> serverArguments();
+
+	List<String> arguments(String... more) {
+		List<String> arguments = new ArrayList<>(serverArguments());
+		arguments.add("--tableflip.pid-file=" + this.pidFile);
+		arguments.add("--management.endpoints.web.exposure.include=health,tableflip");
+		arguments.add("--management.endpoint.tableflip.access=unrestricted");
+		arguments.addAll(List.of(more));
+		return arguments;
+	}
+
+	@Test
+	void threeUpgradesBySignalAndEndpointUnderLoadLoseNoRequest() throws Exception {
+		long current = this.processes.start(this.port, List.of(), arguments());
+		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 4, 2)) {
+			Thread.sleep(1000);
+			for (int upgrade = 1; upgrade <= 3; upgrade++) {
+				long old = current;
+				if (upgrade == 2) {
+					HttpLoad.Response response = HttpLoad.request(ApplicationProcesses.address(this.port), "POST",
+							"/actuator/tableflip/upgrade");
+					assertThat(response.status()).as(response + "\n" + this.processes.output()).isEqualTo(200);
+					current = Long.parseLong(response.body().replaceAll(".*\"childPid\":(\\d+).*", "$1"));
+				}
+				else {
+					ApplicationProcesses.signal("HUP", old);
+					current = this.processes.awaitServedBy(this.port, (pid) -> pid != old, WAIT);
+				}
+				this.processes.track(current);
+				this.processes.awaitGone(old, WAIT);
+				assertThat(Files.readString(this.pidFile).trim()).isEqualTo(Long.toString(current));
+				long now = current;
+				this.processes.awaitServedBy(this.port, (pid) -> pid == now, WAIT);
+				Thread.sleep(1000);
+			}
+			load.close();
+			assertThat(load.failed()).as(load.summary() + "\n" + this.processes.output()).isZero();
+			assertThat(load.keepAliveOk()).as(load.summary()).isGreaterThan(200);
+			assertThat(load.freshOk()).as(load.summary()).isGreaterThan(100);
+			assertThat(load.pids()).as(load.summary()).hasSize(4);
+		}
+	}
+
+	@Test
+	void newVersionThatFailsToStartLeavesTheOldOneServing() throws Exception {
+		long old = this.processes.start(this.port, List.of("-Dit.fail-if-child=true"), arguments());
+		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 2, 1)) {
+			Thread.sleep(500);
+			HttpLoad.Response response = HttpLoad.request(ApplicationProcesses.address(this.port), "POST",
+					"/actuator/tableflip/upgrade");
+			assertThat(response.status()).as(response.toString()).isEqualTo(503);
+			assertThat(response.body()).contains("\"reason\":\"CHILD_EXITED\"").contains("\"exitCode\":1");
+			Thread.sleep(500);
+			load.close();
+			assertThat(load.failed()).as(load.summary()).isZero();
+			assertThat(load.pids()).containsExactly(old);
+		}
+		HttpLoad.Response status = HttpLoad.get(ApplicationProcesses.address(this.port), "/actuator/tableflip");
+		assertThat(status.body()).contains("\"state\":\"ready\"").contains("\"outcome\":\"failed\"");
+	}
+
+}
