@@ -67,6 +67,8 @@ public class TableflipUpgrader {
 
 	private volatile boolean upgraded;
 
+	private volatile boolean stopping;
+
 	/** Wraps an upgrader the caller owns. */
 	public TableflipUpgrader(Upgrader upgrader) {
 		this(upgrader, false);
@@ -239,8 +241,18 @@ public class TableflipUpgrader {
 		return this.upgrader.exit();
 	}
 
+	/**
+	 * Completes when a new process took over and this one should drain; never completes if
+	 * the application is stopped instead.
+	 */
+	public CompletableFuture<Void> handedOver() {
+		return this.upgrader.exit().thenCompose((exit) -> this.stopping ? new CompletableFuture<>()
+				: CompletableFuture.completedFuture(null));
+	}
+
 	/** No more upgrades: the application is shutting down. */
 	public void stop() {
+		this.stopping = true;
 		if (!this.upgraded) {
 			this.state = State.STOPPED;
 		}

@@ -56,11 +56,7 @@ public class TableflipLifecycle implements ApplicationListener<ApplicationReadyE
 		if (!signal.equalsIgnoreCase("none")) {
 			UpgradeSignal.install(signal.toUpperCase(), () -> this.upgrader.upgradeAsync("signal"));
 		}
-		this.upgrader.exit().thenRun(() -> {
-			if (this.upgrader.upgraded()) {
-				drain().start();
-			}
-		});
+		this.upgrader.handedOver().thenRun(() -> drain().start());
 	}
 
 	private Drain drain() {
