@@ -79,6 +79,7 @@ abstract class UpgradeUnderLoadTests {
 				Thread.sleep(1000);
 			}
 			load.close();
+			System.out.println(getClass().getSimpleName() + ", 3 upgrades under load: " + load.summary());
 			assertThat(load.failed()).as(load.summary() + "\n" + this.processes.output()).isZero();
 			assertThat(load.keepAliveOk()).as(load.summary()).isGreaterThan(200);
 			assertThat(load.freshOk()).as(load.summary()).isGreaterThan(100);
