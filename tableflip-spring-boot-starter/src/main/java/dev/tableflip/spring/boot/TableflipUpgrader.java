@@ -63,6 +63,8 @@ public class TableflipUpgrader {
 
 	private final List<Consumer<UpgradeRecord>> upgradeListeners = new CopyOnWriteArrayList<>();
 
+	private final List<DrainParticipant> drainParticipants = new CopyOnWriteArrayList<>();
+
 	private volatile State state = State.STARTING;
 
 	private volatile boolean upgraded;
@@ -146,6 +148,19 @@ public class TableflipUpgrader {
 	/** Whether an upgrade succeeded: this process is on its way out. */
 	public boolean upgraded() {
 		return this.upgraded;
+	}
+
+	/**
+	 * Adds a server to the drain after a successful upgrade. Server adapters register
+	 * themselves, in whichever application context (main or management) they serve.
+	 */
+	public void participate(DrainParticipant participant) {
+		this.drainParticipants.add(participant);
+	}
+
+	/** The servers that take part in the drain. */
+	public List<DrainParticipant> drainParticipants() {
+		return List.copyOf(this.drainParticipants);
 	}
 
 	/** Calls {@code listener} after each upgrade attempt. */

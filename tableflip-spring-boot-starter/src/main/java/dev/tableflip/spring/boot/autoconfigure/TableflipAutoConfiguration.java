@@ -5,7 +5,6 @@ import java.time.Duration;
 
 import dev.tableflip.UpgraderOptions;
 import dev.tableflip.spring.boot.DrainObserver;
-import dev.tableflip.spring.boot.DrainParticipant;
 import dev.tableflip.spring.boot.TableflipUpgrader;
 import dev.tableflip.spring.boot.UpgradeSignal;
 
@@ -36,9 +35,8 @@ public final class TableflipAutoConfiguration {
 	@Bean
 	@ConditionalOnMissingBean
 	TableflipLifecycle tableflipLifecycle(TableflipUpgrader upgrader, TableflipProperties properties,
-			ObjectProvider<DrainParticipant> participants, ConfigurableApplicationContext context,
-			ObjectProvider<DrainObserver> observers) {
-		return new TableflipLifecycle(upgrader, properties, participants, context, observers);
+			ConfigurableApplicationContext context, ObjectProvider<DrainObserver> observers) {
+		return new TableflipLifecycle(upgrader, properties, context, observers);
 	}
 
 	static UpgraderOptions options(TableflipProperties properties) {

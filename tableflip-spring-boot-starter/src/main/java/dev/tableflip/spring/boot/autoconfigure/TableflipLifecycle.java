@@ -6,7 +6,6 @@ import java.time.Duration;
 
 import dev.tableflip.spring.boot.Drain;
 import dev.tableflip.spring.boot.DrainObserver;
-import dev.tableflip.spring.boot.DrainParticipant;
 import dev.tableflip.spring.boot.TableflipUpgrader;
 import dev.tableflip.spring.boot.UpgradeSignal;
 
@@ -25,18 +24,14 @@ public class TableflipLifecycle implements ApplicationListener<ApplicationReadyE
 
 	private final TableflipProperties properties;
 
-	private final ObjectProvider<DrainParticipant> participants;
-
 	private final ConfigurableApplicationContext context;
 
 	private final ObjectProvider<DrainObserver> observers;
 
 	TableflipLifecycle(TableflipUpgrader upgrader, TableflipProperties properties,
-			ObjectProvider<DrainParticipant> participants, ConfigurableApplicationContext context,
-			ObjectProvider<DrainObserver> observers) {
+			ConfigurableApplicationContext context, ObjectProvider<DrainObserver> observers) {
 		this.upgrader = upgrader;
 		this.properties = properties;
-		this.participants = participants;
 		this.context = context;
 		this.observers = observers;
 	}
@@ -60,7 +55,7 @@ public class TableflipLifecycle implements ApplicationListener<ApplicationReadyE
 	}
 
 	private Drain drain() {
-		return new Drain(this.upgrader, this.participants.orderedStream().toList(), this.properties.getDrainGrace(),
+		return new Drain(this.upgrader, this.upgrader.drainParticipants(), this.properties.getDrainGrace(),
 				this.properties.getExitTimeout(), this.context, this::drained);
 	}
 

@@ -29,6 +29,7 @@ public class TomcatListenerAdoption
 
 	public TomcatListenerAdoption(TableflipUpgrader upgrader) {
 		this.upgrader = upgrader;
+		upgrader.participate(this);
 	}
 
 	@Override

@@ -62,7 +62,20 @@ public final class ApplicationProcesses implements AutoCloseable {
 		}
 		this.pids.add(process.pid());
 		awaitServedBy(port, (pid) -> pid == process.pid(), Duration.ofSeconds(60));
+		awaitReady(process.pid(), Duration.ofSeconds(60));
 		return process.pid();
+	}
+
+	/** Waits until a process logged that tableflip considers it ready. */
+	public void awaitReady(long pid, Duration timeout) {
+		long deadline = System.nanoTime() + timeout.toNanos();
+		String ready = "Process " + pid + " is ready";
+		while (!output().contains(ready)) {
+			if (System.nanoTime() > deadline) {
+				throw new AssertionError("process " + pid + " not ready within " + timeout + "\n" + output());
+			}
+			sleep(50);
+		}
 	}
 
 	/** Waits until a GET / on the port is answered by a process that matches. */

@@ -7,7 +7,11 @@ class ReactorNettyUpgradeTest extends UpgradeUnderLoadTests {
 
 	@Override
 	List<String> serverArguments() {
-		return List.of("--spring.main.web-application-type=reactive");
+		// With Tomcat on the class path too, Boot 4.1 defines the reactive management child context
+		// factory twice; a Netty-only application has no such clash.
+		return List.of("--spring.main.web-application-type=reactive",
+				"--spring.autoconfigure.exclude=org.springframework.boot.tomcat.autoconfigure.actuate.web.server."
+						+ "TomcatReactiveManagementContextAutoConfiguration");
 	}
 
 }

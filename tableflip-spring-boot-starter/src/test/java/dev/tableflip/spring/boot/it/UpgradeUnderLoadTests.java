@@ -88,6 +88,22 @@ abstract class UpgradeUnderLoadTests {
 	}
 
 	@Test
+	void separateManagementPortIsHandedOverToo() throws Exception {
+		int management = ApplicationProcesses.freePort();
+		long old = this.processes.start(this.port, List.of(), arguments("--management.server.port=" + management,
+				"--management.server.address=127.0.0.1"));
+
+		HttpLoad.Response response = HttpLoad.request(ApplicationProcesses.address(management), "POST",
+				"/actuator/tableflip/upgrade");
+
+		assertThat(response.status()).as(response + "\n" + this.processes.output()).isEqualTo(200);
+		long current = this.processes.awaitServedBy(this.port, (pid) -> pid != old, WAIT);
+		this.processes.awaitGone(old, WAIT);
+		HttpLoad.Response status = HttpLoad.get(ApplicationProcesses.address(management), "/actuator/tableflip");
+		assertThat(status.body()).contains("\"pid\":" + current).contains("\"generation\":2");
+	}
+
+	@Test
 	void newVersionThatFailsToStartLeavesTheOldOneServing() throws Exception {
 		long old = this.processes.start(this.port, List.of("-Dit.fail-if-child=true"), arguments());
 		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 2, 1)) {

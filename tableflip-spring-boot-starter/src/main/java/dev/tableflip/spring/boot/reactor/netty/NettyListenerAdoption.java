@@ -37,6 +37,7 @@ public class NettyListenerAdoption
 
 	public NettyListenerAdoption(TableflipUpgrader upgrader, @Nullable ReactorResourceFactory resourceFactory) {
 		this.upgrader = upgrader;
+		upgrader.participate(this);
 		this.resourceFactory = resourceFactory;
 	}
 

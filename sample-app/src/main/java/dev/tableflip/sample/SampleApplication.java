@@ -1,0 +1,57 @@
+package dev.tableflip.sample;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import dev.tableflip.spring.boot.TableflipUpgrader;
+import reactor.core.publisher.Mono;
+
+import org.springframework.beans.factory.annotation.Value;
+import org.springframework.boot.SpringApplication;
+import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.RequestParam;
+import org.springframework.web.bind.annotation.RestController;
+
+/**
+ * A small service to try zero-downtime upgrades on. {@code GET /} says which process
+ * answered, of which generation, with which greeting ({@code sample.greeting}); {@code GET
+ * /slow?ms=N} answers after N milliseconds, to watch the old process finish its requests.
+ */
+@SpringBootApplication
+@RestController
+public class SampleApplication {
+
+	private final Instant startedAt = Instant.now();
+
+	private final TableflipUpgrader upgrader;
+
+	private final String greeting;
+
+	SampleApplication(TableflipUpgrader upgrader, @Value("${sample.greeting:hello}") String greeting) {
+		this.upgrader = upgrader;
+		this.greeting = greeting;
+	}
+
+	@GetMapping("/")
+	Map<String, Object> hello() {
+		Map<String, Object> body = new LinkedHashMap<>();
+		body.put("pid", ProcessHandle.current().pid());
+		body.put("generation", this.upgrader.generation());
+		body.put("greeting", this.greeting);
+		body.put("startedAt", this.startedAt.toString());
+		return body;
+	}
+
+	@GetMapping("/slow")
+	Mono<Map<String, Object>> slow(@RequestParam(defaultValue = "1000") long ms) {
+		return Mono.delay(Duration.ofMillis(ms)).map((tick) -> Map.of("pid", ProcessHandle.current().pid(), "slept", ms));
+	}
+
+	public static void main(String[] args) {
+		SpringApplication.run(SampleApplication.class, args);
+	}
+
+}

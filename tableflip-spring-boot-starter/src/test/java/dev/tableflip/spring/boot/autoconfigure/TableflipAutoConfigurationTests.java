@@ -1,0 +1,159 @@
+package dev.tableflip.spring.boot.autoconfigure;
+
+import dev.tableflip.Upgrader;
+import dev.tableflip.spring.boot.TableflipUpgrader;
+import dev.tableflip.spring.boot.actuate.TableflipEndpoint;
+import dev.tableflip.spring.boot.actuate.TableflipHealthIndicator;
+import dev.tableflip.spring.boot.actuate.TableflipMetrics;
+import dev.tableflip.spring.boot.actuate.autoconfigure.TableflipEndpointAutoConfiguration;
+import dev.tableflip.spring.boot.actuate.autoconfigure.TableflipHealthAutoConfiguration;
+import dev.tableflip.spring.boot.actuate.autoconfigure.TableflipMetricsAutoConfiguration;
+import dev.tableflip.spring.boot.reactor.netty.ConnectionCloseWebFilter;
+import dev.tableflip.spring.boot.reactor.netty.NettyListenerAdoption;
+import dev.tableflip.spring.boot.reactor.netty.autoconfigure.TableflipReactorNettyAutoConfiguration;
+import dev.tableflip.spring.boot.tomcat.TomcatListenerAdoption;
+import dev.tableflip.spring.boot.tomcat.autoconfigure.TableflipTomcatAutoConfiguration;
+import io.micrometer.core.instrument.MeterRegistry;
+import org.junit.jupiter.api.Test;
+
+import org.springframework.boot.actuate.autoconfigure.endpoint.EndpointAutoConfiguration;
+import org.springframework.boot.actuate.autoconfigure.endpoint.web.WebEndpointAutoConfiguration;
+import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
+import org.springframework.boot.health.autoconfigure.contributor.HealthContributorAutoConfiguration;
+import org.springframework.boot.test.context.FilteredClassLoader;
+import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+import org.springframework.boot.test.context.runner.ReactiveWebApplicationContextRunner;
+import org.springframework.boot.test.context.runner.WebApplicationContextRunner;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Every condition of the auto-configurations, both ways. */
+class TableflipAutoConfigurationTests {
+
+	private static final AutoConfigurations TABLEFLIP = AutoConfigurations.of(TableflipAutoConfiguration.class,
+			TableflipTomcatAutoConfiguration.class, TableflipReactorNettyAutoConfiguration.class,
+			TableflipEndpointAutoConfiguration.class, TableflipHealthAutoConfiguration.class,
+			TableflipMetricsAutoConfiguration.class);
+
+	private final ApplicationContextRunner runner = new ApplicationContextRunner().withConfiguration(TABLEFLIP);
+
+	@Test
+	void upgraderAndLifecycleByDefault() {
+		this.runner.run((context) -> assertThat(context).hasSingleBean(TableflipUpgrader.class)
+			.hasSingleBean(TableflipLifecycle.class));
+	}
+
+	@Test
+	void nothingWhenDisabled() {
+		this.runner.withPropertyValues("tableflip.enabled=false")
+			.run((context) -> assertThat(context).doesNotHaveBean(TableflipUpgrader.class)
+				.doesNotHaveBean(TableflipLifecycle.class)
+				.doesNotHaveBean(TableflipMetrics.class));
+	}
+
+	@Test
+	void userDefinedUpgraderWins() {
+		this.runner.withUserConfiguration(StubUpgraderConfiguration.class)
+			.run((context) -> assertThat(context.getBean(TableflipUpgrader.class).upgrader().generation())
+				.isEqualTo(1)
+				.satisfies((generation) -> assertThat(context).getBean("stubUpgrader").isNotNull()));
+	}
+
+	@Test
+	void severalContextsInOneJvmShareTheUpgrader() {
+		this.runner.run((first) -> this.runner.run((second) -> assertThat(
+				second.getBean(TableflipUpgrader.class).upgrader())
+			.isSameAs(first.getBean(TableflipUpgrader.class).upgrader())));
+	}
+
+	@Test
+	void invalidPropertiesFailStartUpNamingTheProperty() {
+		this.runner.withPropertyValues("tableflip.upgrade-timeout=0s")
+			.run((context) -> assertThat(context).hasFailed()
+				.getFailure()
+				.rootCause()
+				.isInstanceOf(InvalidConfigurationPropertyValueException.class)
+				.hasMessageContaining("tableflip.upgrade-timeout"));
+		this.runner.withPropertyValues("tableflip.upgrade-signal=NOSUCH")
+			.run((context) -> assertThat(context).hasFailed()
+				.getFailure()
+				.rootCause()
+				.hasMessageContaining("tableflip.upgrade-signal")
+				.hasMessageContaining("NOSUCH"));
+		this.runner.withPropertyValues("tableflip.drain-grace=2m")
+			.run((context) -> assertThat(context).hasFailed()
+				.getFailure()
+				.rootCause()
+				.hasMessageContaining("tableflip.drain-grace"));
+		this.runner.withPropertyValues("tableflip.exit-timeout=soon")
+			.run((context) -> assertThat(context).hasFailed()
+				.getFailure()
+				.hasStackTraceContaining("tableflip.exit-timeout"));
+	}
+
+	@Test
+	void tomcatAdoptionInServletApplicationsOnly() {
+		new WebApplicationContextRunner().withConfiguration(TABLEFLIP)
+			.run((context) -> assertThat(context).hasSingleBean(TomcatListenerAdoption.class)
+				.doesNotHaveBean(NettyListenerAdoption.class));
+		this.runner.run((context) -> assertThat(context).doesNotHaveBean(TomcatListenerAdoption.class));
+	}
+
+	@Test
+	void nettyAdoptionInReactiveApplications() {
+		new ReactiveWebApplicationContextRunner().withConfiguration(TABLEFLIP)
+			.run((context) -> assertThat(context).hasSingleBean(NettyListenerAdoption.class)
+				.hasSingleBean(ConnectionCloseWebFilter.class));
+		new ReactiveWebApplicationContextRunner().withConfiguration(TABLEFLIP)
+			.withClassLoader(new FilteredClassLoader("reactor.netty"))
+			.run((context) -> assertThat(context).doesNotHaveBean(NettyListenerAdoption.class));
+	}
+
+	@Test
+	void endpointOnlyWhenExposed() {
+		ApplicationContextRunner actuator = this.runner.withConfiguration(
+				AutoConfigurations.of(EndpointAutoConfiguration.class, WebEndpointAutoConfiguration.class));
+		actuator.run((context) -> assertThat(context).doesNotHaveBean(TableflipEndpoint.class));
+		actuator.withPropertyValues("management.endpoints.web.exposure.include=tableflip")
+			.run((context) -> assertThat(context).hasSingleBean(TableflipEndpoint.class));
+	}
+
+	@Test
+	void noActuatorNoEndpointNorHealth() {
+		this.runner.withClassLoader(new FilteredClassLoader("org.springframework.boot.actuate",
+				"org.springframework.boot.health"))
+			.run((context) -> assertThat(context).hasSingleBean(TableflipUpgrader.class)
+				.doesNotHaveBean(TableflipEndpoint.class)
+				.doesNotHaveBean(TableflipHealthIndicator.class));
+	}
+
+	@Test
+	void healthIndicatorUnlessDisabled() {
+		ApplicationContextRunner health = this.runner
+			.withConfiguration(AutoConfigurations.of(HealthContributorAutoConfiguration.class));
+		health.run((context) -> assertThat(context).hasSingleBean(TableflipHealthIndicator.class));
+		health.withPropertyValues("management.health.tableflip.enabled=false")
+			.run((context) -> assertThat(context).doesNotHaveBean(TableflipHealthIndicator.class));
+	}
+
+	@Test
+	void metricsOnlyWithMicrometer() {
+		this.runner.run((context) -> assertThat(context).hasSingleBean(TableflipMetrics.class));
+		this.runner.withClassLoader(new FilteredClassLoader(MeterRegistry.class))
+			.run((context) -> assertThat(context).doesNotHaveBean(TableflipMetrics.class));
+	}
+
+	@Configuration(proxyBeanMethods = false)
+	static class StubUpgraderConfiguration {
+
+		@Bean
+		TableflipUpgrader stubUpgrader() {
+			return new TableflipUpgrader(Upgrader.stub());
+		}
+
+	}
+
+}
