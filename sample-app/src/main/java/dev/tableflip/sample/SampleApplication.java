@@ -9,8 +9,10 @@ import dev.tableflip.spring.boot.TableflipUpgrader;
 import reactor.core.publisher.Mono;
 
 import org.springframework.beans.factory.annotation.Value;
+import org.springframework.boot.ApplicationRunner;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.context.annotation.Bean;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
@@ -48,6 +50,15 @@ public class SampleApplication {
 	@GetMapping("/slow")
 	Mono<Map<String, Object>> slow(@RequestParam(defaultValue = "1000") long ms) {
 		return Mono.delay(Duration.ofMillis(ms)).map((tick) -> Map.of("pid", ProcessHandle.current().pid(), "slept", ms));
+	}
+
+	/**
+	 * Delays readiness by {@code sample.startup-delay}, to try a new version that is slow to
+	 * start or hangs ({@code tableflip.upgrade-timeout} then kills it).
+	 */
+	@Bean
+	ApplicationRunner startupDelay(@Value("${sample.startup-delay:0s}") Duration delay) {
+		return (arguments) -> Thread.sleep(delay.toMillis());
 	}
 
 	public static void main(String[] args) {

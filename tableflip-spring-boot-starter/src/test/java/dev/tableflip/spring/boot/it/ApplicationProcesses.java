@@ -15,7 +15,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.LongPredicate;
 
 /**
- * Starts {@link UpgradableApplication} as real JVM processes and kills every process a test
+ * Starts Spring Boot applications ({@link UpgradableApplication} or a packaged jar) as real
+ * JVM processes and kills every process a test
  * saw (each pid that answered, wrote the PID file or descends from a started one) when the
  * test ends, passed or not. Their output goes to a log file that failure messages include.
  */
@@ -50,11 +51,24 @@ public final class ApplicationProcesses implements AutoCloseable {
 		return command;
 	}
 
-	/** Starts the application and waits until it answers on {@code port}. */
+	/** Starts the test application and waits until it answers on {@code port} and is ready. */
 	public long start(int port, List<String> jvmOptions, List<String> arguments) throws IOException {
 		List<String> all = new ArrayList<>(arguments);
 		all.add("--server.port=" + port);
-		Process process = new ProcessBuilder(command(jvmOptions, all)).redirectErrorStream(true)
+		return start(port, command(jvmOptions, all), (Path) null);
+	}
+
+	/**
+	 * Starts an application with a command line and waits until it answers on {@code port}
+	 * and is ready.
+	 * @param directory the working directory, {@code null} for this one
+	 */
+	public long start(int port, List<String> command, Path directory) throws IOException {
+		ProcessBuilder builder = new ProcessBuilder(command);
+		if (directory != null) {
+			builder.directory(directory.toFile());
+		}
+		Process process = builder.redirectErrorStream(true)
 			.redirectOutput(ProcessBuilder.Redirect.appendTo(this.log.toFile()))
 			.start();
 		synchronized (this.roots) {
