@@ -5,6 +5,8 @@ import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -55,6 +57,13 @@ final class Parent {
 		if (token == null) {
 			throw new IOException(Handshake.ENV_SOCKET + " is set but " + Handshake.ENV_TOKEN
 					+ " is not: this process was not started by a tableflip upgrade");
+		}
+		if (!Files.exists(Path.of(socket))) {
+			// The handoff it names is over: this process inherited the variables from a process
+			// that was itself started by an upgrade, and is not the new process of one.
+			logger.warn("Ignoring {}={}: no such socket, so this process is not the new process of an upgrade",
+					Handshake.ENV_SOCKET, socket);
+			return null;
 		}
 		SocketChannel connection = SocketChannel.open(StandardProtocolFamily.UNIX);
 		try {

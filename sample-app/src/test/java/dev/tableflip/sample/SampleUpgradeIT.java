@@ -11,6 +11,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 
 import dev.tableflip.spring.boot.it.ApplicationProcesses;
 import dev.tableflip.spring.boot.it.HttpLoad;
@@ -93,6 +95,7 @@ class SampleUpgradeIT {
 	void slowRequestsInFlightOnTheOldProcessComplete() throws Exception {
 		long old = start();
 		List<CompletableFuture<Response>> slow = new ArrayList<>();
+		ExecutorService clients = Executors.newFixedThreadPool(4);
 		for (int i = 0; i < 4; i++) {
 			slow.add(CompletableFuture.supplyAsync(() -> {
 				try {
@@ -101,7 +104,7 @@ class SampleUpgradeIT {
 				catch (IOException ex) {
 					throw new IllegalStateException(ex);
 				}
-			}));
+			}, clients));
 		}
 		Thread.sleep(500);
 		upgradeBySignal(old);
@@ -110,6 +113,7 @@ class SampleUpgradeIT {
 			assertThat(response.status()).isEqualTo(200);
 			assertThat(HttpLoad.pidOf(response)).isEqualTo(old);
 		}
+		clients.shutdown();
 	}
 
 	@Test

@@ -10,6 +10,7 @@ import java.util.Deque;
 import java.util.List;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 
@@ -66,6 +67,8 @@ public class TableflipUpgrader {
 	private final List<DrainParticipant> drainParticipants = new CopyOnWriteArrayList<>();
 
 	private volatile State state = State.STARTING;
+
+	private final CompletableFuture<Void> ready = new CompletableFuture<>();
 
 	private volatile boolean upgraded;
 
@@ -174,6 +177,18 @@ public class TableflipUpgrader {
 		if (this.state == State.STARTING) {
 			this.state = State.READY;
 		}
+		this.ready.complete(null);
+	}
+
+	/**
+	 * When servers may start accepting from the listeners: at once in a process started by
+	 * hand; once it is {@link #ready() ready} in a process started by an upgrade, so that a new
+	 * version that fails after its server started has taken no connection with it (they wait
+	 * in the shared accept queue, and the old process serves them).
+	 */
+	public CompletionStage<Void> acceptGate() {
+		return this.upgrader.hasParent() ? this.ready.minimalCompletionStage()
+				: CompletableFuture.completedStage(null);
 	}
 
 	/**
@@ -189,7 +204,8 @@ public class TableflipUpgrader {
 		Instant startedAt = Instant.now();
 		long started = System.nanoTime();
 		CompletableFuture<Long> upgrade = this.upgrader.upgradeAsync();
-		if (!upgrade.isDone()) {
+		boolean spawning = !upgrade.isDone(); // refusals fail at once and change nothing
+		if (spawning) {
 			this.state = State.UPGRADING;
 			logger.info("Upgrade triggered by " + trigger + ": starting a new process");
 		}
@@ -205,6 +221,9 @@ public class TableflipUpgrader {
 						+ " ms; this process " + pid() + " stops accepting and drains");
 			}
 			else {
+				if (spawning && this.state == State.UPGRADING) {
+					this.state = State.READY;
+				}
 				record = failed(startedAt, trigger, duration, unwrap(failure));
 			}
 			remember(record);
@@ -213,10 +232,11 @@ public class TableflipUpgrader {
 	}
 
 	private UpgradeRecord failed(Instant startedAt, String trigger, Duration duration, UpgradeException failure) {
-		Outcome outcome = failure.childPid().isPresent() ? Outcome.FAILED : Outcome.REFUSED;
-		if (outcome == Outcome.FAILED && this.state == State.UPGRADING) {
-			this.state = State.READY;
-		}
+		Outcome outcome = switch (failure.reason()) {
+			case NOT_READY, PARENT_NOT_EXITED, IN_PROGRESS, ALREADY_UPGRADED, UNSUPPORTED -> Outcome.REFUSED;
+			case STOPPED -> failure.childPid().isPresent() ? Outcome.FAILED : Outcome.REFUSED;
+			case SPAWN_FAILED, CHILD_EXITED, TIMED_OUT, HANDSHAKE_FAILED -> Outcome.FAILED;
+		};
 		Long childPid = failure.childPid().isPresent() ? failure.childPid().getAsLong() : null;
 		Integer exitCode = failure.exitCode().isPresent() ? failure.exitCode().getAsInt() : null;
 		if (outcome == Outcome.FAILED) {

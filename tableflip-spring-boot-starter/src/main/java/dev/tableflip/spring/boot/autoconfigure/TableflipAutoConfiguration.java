@@ -49,7 +49,7 @@ public final class TableflipAutoConfiguration {
 							+ properties.getExitTimeout() + ")");
 		}
 		String signal = properties.getUpgradeSignal();
-		if (signal == null || (!signal.equalsIgnoreCase("none") && !UpgradeSignal.exists(signal))) {
+		if (signal == null || (!signal.equalsIgnoreCase("none") && !UpgradeSignal.exists(signal.toUpperCase()))) {
 			throw new InvalidConfigurationPropertyValueException("tableflip.upgrade-signal", signal,
 					"not a signal this JVM knows; use a name such as HUP or USR2 (without SIG), or 'none'");
 		}

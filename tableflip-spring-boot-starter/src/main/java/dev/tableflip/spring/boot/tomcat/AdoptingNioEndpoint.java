@@ -5,12 +5,18 @@ import java.nio.channels.ClosedChannelException;
 import java.nio.channels.NetworkChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 import org.apache.tomcat.util.net.NioEndpoint;
 
 /**
  * A Tomcat NIO endpoint that accepts from a listener tableflip gives it (inherited from the
  * old process, or bound by tableflip) instead of binding its own.
+ *
+ * <p>In a process started by an upgrade it accepts nothing until the process is ready.
  *
  * <p>When tableflip closes this process's copy of the listener during a drain, the acceptor's
  * blocked {@code accept()} fails; the endpoint then simply waits to be paused, instead of
@@ -21,8 +27,11 @@ class AdoptingNioEndpoint extends NioEndpoint {
 
 	private volatile ServerSocketChannel listener;
 
-	void adopt(ServerSocketChannel listener) {
+	private volatile CompletableFuture<Void> acceptGate = CompletableFuture.completedFuture(null);
+
+	void adopt(ServerSocketChannel listener, CompletionStage<Void> acceptGate) {
 		this.listener = listener;
+		this.acceptGate = acceptGate.toCompletableFuture();
 	}
 
 	boolean hasListener() {
@@ -48,6 +57,18 @@ class AdoptingNioEndpoint extends NioEndpoint {
 	@Override
 	protected SocketChannel serverSocketAccept() throws Exception {
 		ServerSocketChannel listener = this.listener;
+		while (!this.acceptGate.isDone()) {
+			// Not ready yet: leave connections in the shared queue, for the old process.
+			if (!isRunning() || isPaused()) {
+				return null;
+			}
+			try {
+				this.acceptGate.get(50, TimeUnit.MILLISECONDS);
+			}
+			catch (TimeoutException ex) {
+				// check the state again
+			}
+		}
 		try {
 			return listener.accept();
 		}

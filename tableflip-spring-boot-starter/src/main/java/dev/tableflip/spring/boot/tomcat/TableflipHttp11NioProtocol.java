@@ -1,6 +1,7 @@
 package dev.tableflip.spring.boot.tomcat;
 
 import java.nio.channels.ServerSocketChannel;
+import java.util.concurrent.CompletionStage;
 
 import org.apache.coyote.http11.Http11NioProtocol;
 
@@ -15,9 +16,11 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 		super(new AdoptingNioEndpoint());
 	}
 
-	/** Accept from this listener instead of binding one. */
-	public void adopt(ServerSocketChannel listener) {
-		((AdoptingNioEndpoint) getEndpoint()).adopt(listener);
+	/**
+	 * Accept from this listener instead of binding one, once {@code acceptGate} completes.
+	 */
+	public void adopt(ServerSocketChannel listener, CompletionStage<Void> acceptGate) {
+		((AdoptingNioEndpoint) getEndpoint()).adopt(listener, acceptGate);
 	}
 
 	/** Whether a listener was adopted. */

@@ -44,7 +44,7 @@ public class TomcatListenerAdoption
 		factory.setProtocol(TableflipHttp11NioProtocol.class.getName());
 		factory.addProtocolHandlerCustomizers((handler) -> {
 			if (handler instanceof TableflipHttp11NioProtocol adopting && !adopting.hasListener()) {
-				adopting.adopt(listener(factory));
+				adopting.adopt(listener(factory), this.upgrader.acceptGate());
 				this.protocols.add(adopting);
 			}
 		});

@@ -6,6 +6,8 @@ import java.util.Map;
 import reactor.core.publisher.Mono;
 
 import org.springframework.beans.factory.annotation.Value;
+import org.springframework.boot.ApplicationArguments;
+import org.springframework.boot.ApplicationRunner;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.web.bind.annotation.GetMapping;
@@ -15,7 +17,8 @@ import org.springframework.web.bind.annotation.RestController;
 /**
  * The application the integration tests start as a real process: servlet (Tomcat) by
  * default, reactive (Reactor Netty) with {@code --spring.main.web-application-type=reactive}.
- * {@code --it.fail-if-child=true} makes a process started by an upgrade fail to start.
+ * {@code -Dit.fail-if-child=true} makes a process started by an upgrade fail during refresh,
+ * {@code -Dit.fail-after-start-if-child=true} after its web server started.
  */
 @SpringBootApplication
 @RestController
@@ -37,10 +40,13 @@ public class UpgradableApplication {
 	}
 
 	public static void main(String[] args) {
-		if (Boolean.parseBoolean(System.getProperty("it.fail-if-child", "false"))
-				&& System.getenv("TABLEFLIP_HANDOFF_SOCKET") != null) {
-			SpringApplication application = new SpringApplication(UpgradableApplication.class, Broken.class);
-			application.run(args);
+		boolean child = System.getenv("TABLEFLIP_HANDOFF_SOCKET") != null;
+		if (child && Boolean.getBoolean("it.fail-if-child")) {
+			SpringApplication.run(new Class<?>[] { UpgradableApplication.class, Broken.class }, args);
+			return;
+		}
+		if (child && Boolean.getBoolean("it.fail-after-start-if-child")) {
+			SpringApplication.run(new Class<?>[] { UpgradableApplication.class, BrokenAfterStart.class }, args);
 			return;
 		}
 		SpringApplication.run(UpgradableApplication.class, args);
@@ -51,6 +57,17 @@ public class UpgradableApplication {
 
 		Broken() {
 			throw new IllegalStateException("this version is broken");
+		}
+
+	}
+
+	/** Fails two seconds after the web server started, before the application is ready. */
+	static class BrokenAfterStart implements ApplicationRunner {
+
+		@Override
+		public void run(ApplicationArguments args) throws Exception {
+			Thread.sleep(2000);
+			throw new IllegalStateException("this version breaks after its server started");
 		}
 
 	}

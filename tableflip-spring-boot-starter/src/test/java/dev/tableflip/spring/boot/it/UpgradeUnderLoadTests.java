@@ -104,9 +104,18 @@ abstract class UpgradeUnderLoadTests {
 	}
 
 	@Test
-	void newVersionThatFailsToStartLeavesTheOldOneServing() throws Exception {
-		long old = this.processes.start(this.port, List.of("-Dit.fail-if-child=true"), arguments());
-		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 2, 1)) {
+	void newVersionThatFailsDuringRefreshLeavesTheOldOneServing() throws Exception {
+		failedUpgradeUnderLoadLosesNothing("-Dit.fail-if-child=true");
+	}
+
+	@Test
+	void newVersionThatFailsAfterItsServerStartedTookNoConnectionWithIt() throws Exception {
+		failedUpgradeUnderLoadLosesNothing("-Dit.fail-after-start-if-child=true");
+	}
+
+	private void failedUpgradeUnderLoadLosesNothing(String failure) throws Exception {
+		long old = this.processes.start(this.port, List.of(failure), arguments());
+		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 4, 2)) {
 			Thread.sleep(500);
 			HttpLoad.Response response = HttpLoad.request(ApplicationProcesses.address(this.port), "POST",
 					"/actuator/tableflip/upgrade");
@@ -114,7 +123,8 @@ abstract class UpgradeUnderLoadTests {
 			assertThat(response.body()).contains("\"reason\":\"CHILD_EXITED\"").contains("\"exitCode\":1");
 			Thread.sleep(500);
 			load.close();
-			assertThat(load.failed()).as(load.summary()).isZero();
+			System.out.println(getClass().getSimpleName() + ", failed upgrade (" + failure + "): " + load.summary());
+			assertThat(load.failed()).as(load.summary() + "\n" + this.processes.output()).isZero();
 			assertThat(load.pids()).containsExactly(old);
 		}
 		HttpLoad.Response status = HttpLoad.get(ApplicationProcesses.address(this.port), "/actuator/tableflip");

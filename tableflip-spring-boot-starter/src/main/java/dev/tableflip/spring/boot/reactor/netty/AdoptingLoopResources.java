@@ -5,12 +5,14 @@ import java.io.UncheckedIOException;
 import java.net.SocketAddress;
 import java.nio.channels.ServerSocketChannel;
 import java.time.Duration;
+import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 import dev.tableflip.Fds;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOutboundHandlerAdapter;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.EventLoopGroup;
@@ -36,10 +38,15 @@ class AdoptingLoopResources implements LoopResources {
 	/** Told about each server channel created around the listener, to close it on drain. */
 	private final Consumer<Channel> adopted;
 
-	AdoptingLoopResources(LoopResources delegate, Supplier<ServerSocketChannel> listener, Consumer<Channel> adopted) {
+	/** Completes when the server channel may start accepting. */
+	private final CompletionStage<Void> acceptGate;
+
+	AdoptingLoopResources(LoopResources delegate, Supplier<ServerSocketChannel> listener, Consumer<Channel> adopted,
+			CompletionStage<Void> acceptGate) {
 		this.delegate = delegate;
 		this.listener = listener;
 		this.adopted = adopted;
+		this.acceptGate = acceptGate;
 	}
 
 	@Override
@@ -51,6 +58,11 @@ class AdoptingLoopResources implements LoopResources {
 		Class<? extends CHANNEL> transport = this.delegate.onChannelClass(channelType, group);
 		Channel channel = adopt(transport, this.listener.get());
 		channel.pipeline().addFirst("tableflip.alreadyBound", new AlreadyBound());
+		if (!this.acceptGate.toCompletableFuture().isDone()) {
+			// Not ready yet: leave connections in the shared queue, for the old process.
+			channel.config().setAutoRead(false);
+			channel.pipeline().addFirst("tableflip.acceptGate", new AcceptGate(this.acceptGate));
+		}
 		this.adopted.accept(channel);
 		return (CHANNEL) channel;
 	}
@@ -84,6 +96,29 @@ class AdoptingLoopResources implements LoopResources {
 		@Override
 		public void bind(ChannelHandlerContext ctx, SocketAddress localAddress, ChannelPromise promise) {
 			promise.setSuccess();
+			ctx.pipeline().remove(this);
+		}
+
+	}
+
+	/** Starts accepting once the gate opens, on the channel's event loop. */
+	private static final class AcceptGate extends ChannelInboundHandlerAdapter {
+
+		private final CompletionStage<Void> gate;
+
+		AcceptGate(CompletionStage<Void> gate) {
+			this.gate = gate;
+		}
+
+		@Override
+		public void channelActive(ChannelHandlerContext ctx) {
+			ctx.fireChannelActive();
+			Channel channel = ctx.channel();
+			this.gate.thenRun(() -> channel.eventLoop().execute(() -> {
+				if (channel.isOpen()) {
+					channel.config().setAutoRead(true);
+				}
+			}));
 			ctx.pipeline().remove(this);
 		}
 

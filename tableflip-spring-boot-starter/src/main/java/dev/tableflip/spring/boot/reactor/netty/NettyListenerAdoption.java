@@ -5,7 +5,7 @@ import java.io.UncheckedIOException;
 import java.nio.channels.ServerSocketChannel;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 import dev.tableflip.spring.boot.DrainParticipant;
@@ -53,13 +53,16 @@ public class NettyListenerAdoption
 		};
 		if (this.resourceFactory != null) {
 			// NettyWebServer applies the resource factory's loop resources last, over any customizer's.
-			factory.setResourceFactory(new AdoptingResourceFactory(this.resourceFactory, listener,
-					this.serverChannels::add));
+			factory.setResourceFactory(new AdoptingResourceFactory(this.resourceFactory,
+					(delegate) -> adopting(delegate, listener)));
 		}
 		else {
-			factory.addServerCustomizers((server) -> server
-				.runOn(new AdoptingLoopResources(HttpResources.get(), listener, this.serverChannels::add)));
+			factory.addServerCustomizers((server) -> server.runOn(adopting(HttpResources.get(), listener)));
 		}
+	}
+
+	private LoopResources adopting(LoopResources delegate, Supplier<ServerSocketChannel> listener) {
+		return new AdoptingLoopResources(delegate, listener, this.serverChannels::add, this.upgrader.acceptGate());
 	}
 
 	/** Whether responses should end their connection: this process is draining. */
@@ -89,24 +92,20 @@ public class NettyListenerAdoption
 
 		private final ReactorResourceFactory delegate;
 
-		private final Supplier<ServerSocketChannel> listener;
-
-		private final Consumer<Channel> adopted;
+		private final Function<LoopResources, LoopResources> adopting;
 
 		private volatile @Nullable LoopResources loopResources;
 
-		AdoptingResourceFactory(ReactorResourceFactory delegate, Supplier<ServerSocketChannel> listener,
-				Consumer<Channel> adopted) {
+		AdoptingResourceFactory(ReactorResourceFactory delegate, Function<LoopResources, LoopResources> adopting) {
 			this.delegate = delegate;
-			this.listener = listener;
-			this.adopted = adopted;
+			this.adopting = adopting;
 		}
 
 		@Override
 		public LoopResources getLoopResources() {
 			LoopResources resources = this.loopResources;
 			if (resources == null) {
-				resources = new AdoptingLoopResources(this.delegate.getLoopResources(), this.listener, this.adopted);
+				resources = this.adopting.apply(this.delegate.getLoopResources());
 				this.loopResources = resources;
 			}
 			return resources;
