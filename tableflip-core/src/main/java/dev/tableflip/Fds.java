@@ -210,6 +210,28 @@ public final class Fds {
 		return Native.duplicateNonBlocking(JdkChannels.fdOf(channel));
 	}
 
+	/**
+	 * A second JDK channel on the same listening socket, with a descriptor of its own, for a
+	 * server that must own and close its channel while the registry keeps its own (Netty on
+	 * NIO). The socket is set non-blocking, which every holder of the socket then sees.
+	 */
+	public static ServerSocketChannel duplicateListener(ServerSocketChannel listener) throws IOException {
+		int fd = duplicate(listener);
+		try {
+			ProtocolFamily family = switch (Native.socketDomain(fd)) {
+				case Native.AF_INET -> StandardProtocolFamily.INET;
+				case Native.AF_INET6 -> StandardProtocolFamily.INET6;
+				case Native.AF_UNIX -> StandardProtocolFamily.UNIX;
+				default -> throw new IOException("not an IP or UNIX socket: " + listener);
+			};
+			return JdkChannels.serverSocketChannel(fd, family);
+		}
+		catch (IOException | RuntimeException ex) {
+			Native.close(fd);
+			throw ex;
+		}
+	}
+
 	/** A descriptor in use and its number, ready to be sent. */
 	record Handoff(Descriptor descriptor, int fd) {
 	}

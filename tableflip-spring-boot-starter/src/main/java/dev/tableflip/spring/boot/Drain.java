@@ -59,7 +59,7 @@ public final class Drain {
 		try {
 			logger.info("Draining process " + this.upgrader.pid() + ": no new connections, keep-alive ends");
 			this.participants.forEach(DrainParticipant::endKeepAlive);
-			this.participants.forEach(DrainParticipant::closeListeners);
+			this.participants.forEach(DrainParticipant::stopAccepting);
 			this.upgrader.fds().closeListeners();
 			Thread.sleep(this.grace.toMillis());
 			exitCode = SpringApplication.exit(this.context);

@@ -2,8 +2,9 @@ package dev.tableflip.spring.boot;
 
 /**
  * A server that takes part in the old process's drain after an upgrade. The drain calls
- * {@link #endKeepAlive()} on every participant, then {@link #closeListeners()}, waits a
- * grace period, and only then closes the application context (Spring's graceful shutdown).
+ * {@link #endKeepAlive()} on every participant, then {@link #stopAccepting()}, closes the
+ * registry's copy of every listener, waits a grace period, and only then closes the
+ * application context (Spring's graceful shutdown, which must still see the server running).
  */
 public interface DrainParticipant {
 
@@ -15,10 +16,11 @@ public interface DrainParticipant {
 	}
 
 	/**
-	 * Stops accepting by closing this process's copy of the listeners the server owns, if
-	 * closing the registry's channels is not enough for it. The new process keeps them open.
+	 * Stops accepting, if closing the registry's copy of the listeners is not enough for this
+	 * server. Connections then wait in the shared accept queue for the new process. The server
+	 * must stay up: its graceful shutdown finishes the requests in flight.
 	 */
-	default void closeListeners() {
+	default void stopAccepting() {
 	}
 
 }

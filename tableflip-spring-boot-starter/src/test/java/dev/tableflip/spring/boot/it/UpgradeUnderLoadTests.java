@@ -5,6 +5,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -56,7 +59,11 @@ abstract class UpgradeUnderLoadTests {
 
 	@Test
 	void threeUpgradesBySignalAndEndpointUnderLoadLoseNoRequest() throws Exception {
-		long current = this.processes.start(this.port, List.of(), arguments());
+		upgradeThreeTimesUnderLoad(List.of());
+	}
+
+	void upgradeThreeTimesUnderLoad(List<String> jvmOptions) throws Exception {
+		long current = this.processes.start(this.port, jvmOptions, arguments());
 		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 4, 2)) {
 			Thread.sleep(1000);
 			for (int upgrade = 1; upgrade <= 3; upgrade++) {
@@ -84,6 +91,29 @@ abstract class UpgradeUnderLoadTests {
 			assertThat(load.keepAliveOk()).as(load.summary()).isGreaterThan(200);
 			assertThat(load.freshOk()).as(load.summary()).isGreaterThan(100);
 			assertThat(load.pids()).as(load.summary()).hasSize(4);
+		}
+	}
+
+	@Test
+	void slowRequestsInFlightOnTheOldProcessComplete() throws Exception {
+		long old = this.processes.start(this.port, List.of(), arguments());
+		ExecutorService clients = Executors.newFixedThreadPool(4);
+		try {
+			List<Future<HttpLoad.Response>> slow = new ArrayList<>();
+			for (int i = 0; i < 4; i++) {
+				slow.add(clients.submit(() -> HttpLoad.get(ApplicationProcesses.address(this.port), "/slow?ms=4000")));
+			}
+			Thread.sleep(500);
+			ApplicationProcesses.signal("HUP", old);
+			for (Future<HttpLoad.Response> request : slow) {
+				HttpLoad.Response response = request.get();
+				assertThat(response.status()).as(response + "\n" + this.processes.output()).isEqualTo(200);
+				assertThat(HttpLoad.pidOf(response)).isEqualTo(old);
+			}
+			this.processes.awaitGone(old, WAIT);
+		}
+		finally {
+			clients.shutdownNow();
 		}
 	}
 

@@ -22,9 +22,9 @@ import reactor.netty.resources.LoopResources;
 
 /**
  * Reactor Netty's loop resources, except that the server channel is built around the
- * listener tableflip hands over instead of a new socket: a {@code NioServerSocketChannel}
- * around the JDK channel on NIO, an {@code EpollServerSocketChannel} around a duplicate of
- * its descriptor on epoll. The listener is already bound, so the bind Reactor Netty then
+ * listener tableflip hands over instead of a new socket: a {@code NioServerSocketChannel} on
+ * NIO, an {@code EpollServerSocketChannel} on epoll, each around a duplicate of the
+ * listener's descriptor, so that Netty owns and closes its own while the registry keeps its. The listener is already bound, so the bind Reactor Netty then
  * issues is answered at the head of the pipeline and never reaches the socket.
  */
 class AdoptingLoopResources implements LoopResources {
@@ -69,13 +69,16 @@ class AdoptingLoopResources implements LoopResources {
 
 	private static Channel adopt(Class<?> transport, ServerSocketChannel listener) {
 		if (NioServerSocketChannel.class.isAssignableFrom(transport)) {
-			return new NioServerSocketChannel(listener);
+			try {
+				return new NioServerSocketChannel(Fds.duplicateListener(listener));
+			}
+			catch (IOException ex) {
+				throw new UncheckedIOException(ex);
+			}
 		}
 		if (transport.getName().equals(EPOLL_SERVER_CHANNEL)) {
 			try {
-				// Netty owns and closes its descriptor; the registry keeps the JDK channel's.
-				int fd = Fds.duplicate(listener);
-				return (Channel) transport.getConstructor(int.class).newInstance(fd);
+				return (Channel) transport.getConstructor(int.class).newInstance(Fds.duplicate(listener));
 			}
 			catch (IOException ex) {
 				throw new UncheckedIOException(ex);

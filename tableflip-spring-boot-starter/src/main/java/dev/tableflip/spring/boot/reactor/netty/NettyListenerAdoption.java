@@ -22,7 +22,7 @@ import org.springframework.http.client.ReactorResourceFactory;
 
 /**
  * Makes Reactor Netty serve on the listener tableflip gives it, and takes part in the drain:
- * its server channel is closed, and every later response says {@code Connection: close}.
+ * its server channel stops accepting, and every later response says {@code Connection: close}.
  */
 public class NettyListenerAdoption
 		implements WebServerFactoryCustomizer<NettyReactiveWebServerFactory>, DrainParticipant, Ordered {
@@ -75,10 +75,15 @@ public class NettyListenerAdoption
 		this.draining = true;
 	}
 
+	/**
+	 * Stops reading accepts on the server channels, which hold descriptors of their own. Not a
+	 * close: Reactor Netty takes a closed server channel for a disposed server, and Boot's
+	 * graceful shutdown would then not wait for the requests in flight.
+	 */
 	@Override
-	public void closeListeners() {
+	public void stopAccepting() {
 		for (Channel channel : this.serverChannels) {
-			channel.close().syncUninterruptibly();
+			channel.eventLoop().submit(() -> channel.config().setAutoRead(false)).syncUninterruptibly();
 		}
 	}
 
