@@ -6,11 +6,15 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 import dev.tableflip.spring.boot.TableflipUpgrader;
+import io.netty.channel.ChannelOption;
 import reactor.core.publisher.Mono;
 
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.boot.ApplicationRunner;
 import org.springframework.boot.SpringApplication;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnBooleanProperty;
+import org.springframework.boot.reactor.netty.NettyServerCustomizer;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.context.annotation.Bean;
 import org.springframework.web.bind.annotation.GetMapping;
@@ -28,11 +32,11 @@ public class SampleApplication {
 
 	private final Instant startedAt = Instant.now();
 
-	private final TableflipUpgrader upgrader;
+	private final ObjectProvider<TableflipUpgrader> upgrader;
 
 	private final String greeting;
 
-	SampleApplication(TableflipUpgrader upgrader, @Value("${sample.greeting:hello}") String greeting) {
+	SampleApplication(ObjectProvider<TableflipUpgrader> upgrader, @Value("${sample.greeting:hello}") String greeting) {
 		this.upgrader = upgrader;
 		this.greeting = greeting;
 	}
@@ -41,7 +45,8 @@ public class SampleApplication {
 	Map<String, Object> hello() {
 		Map<String, Object> body = new LinkedHashMap<>();
 		body.put("pid", ProcessHandle.current().pid());
-		body.put("generation", this.upgrader.generation());
+		TableflipUpgrader upgrader = this.upgrader.getIfAvailable();
+		body.put("generation", (upgrader != null) ? upgrader.generation() : 1);
 		body.put("greeting", this.greeting);
 		body.put("startedAt", this.startedAt.toString());
 		return body;
@@ -59,6 +64,19 @@ public class SampleApplication {
 	@Bean
 	ApplicationRunner startupDelay(@Value("${sample.startup-delay:0s}") Duration delay) {
 		return (arguments) -> Thread.sleep(delay.toMillis());
+	}
+
+	/**
+	 * With {@code sample.reuse-port=true} (reactive, epoll), binds with {@code SO_REUSEPORT}, so
+	 * that a second copy can bind beside it: the benchmark's baseline for an overlap without
+	 * tableflip (run it with {@code tableflip.enabled=false}).
+	 */
+	@Bean
+	@ConditionalOnBooleanProperty("sample.reuse-port")
+	NettyServerCustomizer reusePort() {
+		// UnixChannelOption.SO_REUSEPORT, by name: the native transport is on the run-time class path only.
+		ChannelOption<Boolean> reusePort = ChannelOption.valueOf("io.netty.channel.unix.UnixChannelOption#SO_REUSEPORT");
+		return (server) -> server.option(reusePort, true);
 	}
 
 	public static void main(String[] args) {

@@ -14,9 +14,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
-import dev.tableflip.spring.boot.it.ApplicationProcesses;
-import dev.tableflip.spring.boot.it.HttpLoad;
-import dev.tableflip.spring.boot.it.HttpLoad.Response;
+import dev.tableflip.testsupport.ApplicationProcesses;
+import dev.tableflip.testsupport.HttpLoad;
+import dev.tableflip.testsupport.HttpLoad.Response;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;

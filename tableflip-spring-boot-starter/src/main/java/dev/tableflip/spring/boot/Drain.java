@@ -61,6 +61,7 @@ public final class Drain {
 			this.participants.forEach(DrainParticipant::endKeepAlive);
 			this.participants.forEach(DrainParticipant::stopAccepting);
 			this.upgrader.fds().closeListeners();
+			logger.info("Process " + this.upgrader.pid() + " stopped accepting");
 			Thread.sleep(this.grace.toMillis());
 			exitCode = SpringApplication.exit(this.context);
 			Duration took = Duration.ofNanos(System.nanoTime() - started);

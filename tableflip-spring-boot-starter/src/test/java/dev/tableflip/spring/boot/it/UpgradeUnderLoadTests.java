@@ -1,5 +1,6 @@
 package dev.tableflip.spring.boot.it;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -9,6 +10,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
+import dev.tableflip.testsupport.ApplicationProcesses;
+import dev.tableflip.testsupport.HttpLoad;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -45,6 +48,14 @@ abstract class UpgradeUnderLoadTests {
 		this.processes.close();
 	}
 
+	/** Starts the test application on this test's port and waits until it is ready. */
+	long start(List<String> jvmOptions, List<String> arguments) throws IOException {
+		List<String> all = new ArrayList<>(arguments);
+		all.add("--server.port=" + this.port);
+		return this.processes.start(this.port,
+				ApplicationProcesses.command(UpgradableApplication.class, jvmOptions, all), null);
+	}
+
 	/** Arguments that select the server under test. */
 	abstract List<String> serverArguments();
 
@@ -63,7 +74,7 @@ abstract class UpgradeUnderLoadTests {
 	}
 
 	void upgradeThreeTimesUnderLoad(List<String> jvmOptions) throws Exception {
-		long current = this.processes.start(this.port, jvmOptions, arguments());
+		long current = start(jvmOptions, arguments());
 		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 4, 2)) {
 			Thread.sleep(1000);
 			for (int upgrade = 1; upgrade <= 3; upgrade++) {
@@ -96,7 +107,7 @@ abstract class UpgradeUnderLoadTests {
 
 	@Test
 	void slowRequestsInFlightOnTheOldProcessComplete() throws Exception {
-		long old = this.processes.start(this.port, List.of(), arguments());
+		long old = start(List.of(), arguments());
 		ExecutorService clients = Executors.newFixedThreadPool(4);
 		try {
 			List<Future<HttpLoad.Response>> slow = new ArrayList<>();
@@ -120,7 +131,7 @@ abstract class UpgradeUnderLoadTests {
 	@Test
 	void separateManagementPortIsHandedOverToo() throws Exception {
 		int management = ApplicationProcesses.freePort();
-		long old = this.processes.start(this.port, List.of(), arguments("--management.server.port=" + management,
+		long old = start(List.of(), arguments("--management.server.port=" + management,
 				"--management.server.address=127.0.0.1"));
 
 		HttpLoad.Response response = HttpLoad.request(ApplicationProcesses.address(management), "POST",
@@ -144,7 +155,7 @@ abstract class UpgradeUnderLoadTests {
 	}
 
 	private void failedUpgradeUnderLoadLosesNothing(String failure) throws Exception {
-		long old = this.processes.start(this.port, List.of(failure), arguments());
+		long old = start(List.of(failure), arguments());
 		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 4, 2)) {
 			Thread.sleep(500);
 			HttpLoad.Response response = HttpLoad.request(ApplicationProcesses.address(this.port), "POST",

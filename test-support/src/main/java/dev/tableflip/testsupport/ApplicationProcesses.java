@@ -1,4 +1,4 @@
-package dev.tableflip.spring.boot.it;
+package dev.tableflip.testsupport;
 
 import java.io.IOException;
 import java.net.InetAddress;
@@ -15,8 +15,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.LongPredicate;
 
 /**
- * Starts Spring Boot applications ({@link UpgradableApplication} or a packaged jar) as real
- * JVM processes and kills every process a test
+ * Starts Spring Boot applications (a main class or a packaged jar) as real JVM processes and kills every process a test
  * saw (each pid that answered, wrote the PID file or descends from a started one) when the
  * test ends, passed or not. Their output goes to a log file that failure messages include.
  */
@@ -32,8 +31,11 @@ public final class ApplicationProcesses implements AutoCloseable {
 		this.log = directory.resolve("application.log");
 	}
 
-	/** The java command line for the test application, with the flag tableflip needs. */
-	public static List<String> command(List<String> jvmOptions, List<String> arguments) {
+	/**
+	 * The java command line that runs a main class of this JVM's class path, with the flags
+	 * tableflip needs.
+	 */
+	public static List<String> command(Class<?> mainClass, List<String> jvmOptions, List<String> arguments) {
 		List<String> command = new ArrayList<>();
 		command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
 		command.add("-XX:TieredStopAtLevel=1");
@@ -46,16 +48,9 @@ public final class ApplicationProcesses implements AutoCloseable {
 		command.addAll(jvmOptions);
 		command.add("-cp");
 		command.add(System.getProperty("java.class.path"));
-		command.add(UpgradableApplication.class.getName());
+		command.add(mainClass.getName());
 		command.addAll(arguments);
 		return command;
-	}
-
-	/** Starts the test application and waits until it answers on {@code port} and is ready. */
-	public long start(int port, List<String> jvmOptions, List<String> arguments) throws IOException {
-		List<String> all = new ArrayList<>(arguments);
-		all.add("--server.port=" + port);
-		return start(port, command(jvmOptions, all), (Path) null);
 	}
 
 	/**
@@ -76,17 +71,52 @@ public final class ApplicationProcesses implements AutoCloseable {
 		}
 		this.pids.add(process.pid());
 		awaitServedBy(port, (pid) -> pid == process.pid(), Duration.ofSeconds(60));
-		awaitReady(process.pid(), Duration.ofSeconds(60));
+		if (command.contains("--tableflip.enabled=false")) {
+			awaitStarted(process.pid(), Duration.ofSeconds(60));
+		}
+		else {
+			awaitReady(process.pid(), Duration.ofSeconds(60));
+		}
+		return process.pid();
+	}
+
+	/**
+	 * Starts an application beside a running one (the port may be served already) and returns
+	 * at once.
+	 */
+	public long startBeside(List<String> command, Path directory) throws IOException {
+		Process process = new ProcessBuilder(command).directory(directory.toFile())
+			.redirectErrorStream(true)
+			.redirectOutput(ProcessBuilder.Redirect.appendTo(this.log.toFile()))
+			.start();
+		synchronized (this.roots) {
+			this.roots.add(process);
+		}
+		this.pids.add(process.pid());
 		return process.pid();
 	}
 
 	/** Waits until a process logged that tableflip considers it ready. */
 	public void awaitReady(long pid, Duration timeout) {
+		awaitOutput("Process " + pid + " is ready", timeout);
+	}
+
+	/** Waits until Spring Boot logged that the application with this pid started. */
+	public void awaitStarted(long pid, Duration timeout) {
 		long deadline = System.nanoTime() + timeout.toNanos();
-		String ready = "Process " + pid + " is ready";
+		while (output().lines().noneMatch((line) -> line.contains(" " + pid + " ") && line.contains("Started "))) {
+			if (System.nanoTime() > deadline) {
+				throw new AssertionError("process " + pid + " not started within " + timeout + "\n" + output());
+			}
+			sleep(50);
+		}
+	}
+
+	private void awaitOutput(String ready, Duration timeout) {
+		long deadline = System.nanoTime() + timeout.toNanos();
 		while (!output().contains(ready)) {
 			if (System.nanoTime() > deadline) {
-				throw new AssertionError("process " + pid + " not ready within " + timeout + "\n" + output());
+				throw new AssertionError("no '" + ready + "' within " + timeout + "\n" + output());
 			}
 			sleep(50);
 		}

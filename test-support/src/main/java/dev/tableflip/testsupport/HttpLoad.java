@@ -1,4 +1,4 @@
-package dev.tableflip.spring.boot.it;
+package dev.tableflip.testsupport;
 
 import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
@@ -19,6 +19,9 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.Recorder;
 
 /**
  * A closed-loop HTTP/1.1 load over real sockets, counting every failure: keep-alive workers
@@ -53,6 +56,9 @@ public final class HttpLoad implements AutoCloseable {
 
 	/** Counts per process: which pids answered. */
 	private final Map<Long, AtomicLong> answeredBy = new ConcurrentHashMap<>();
+
+	/** Latency of every successful request, in microseconds. */
+	private final Recorder latencies = new Recorder(3);
 
 	public HttpLoad(InetSocketAddress address, String path, int keepAliveWorkers, int freshWorkers) {
 		this.address = address;
@@ -105,12 +111,13 @@ public final class HttpLoad implements AutoCloseable {
 	private void keepAlive() {
 		Socket socket = null;
 		while (this.running) {
+			long started = System.nanoTime();
 			try {
 				if (socket == null) {
 					socket = connect(this.address);
 				}
 				Response response = exchange(socket, this.path, false);
-				count(response, this.keepAliveOk, this.keepAliveFailed, "keep-alive");
+				count(response, this.keepAliveOk, this.keepAliveFailed, "keep-alive", started);
 				if (response.closes()) {
 					socket.close();
 					socket = null;
@@ -127,8 +134,9 @@ public final class HttpLoad implements AutoCloseable {
 
 	private void fresh() {
 		while (this.running) {
+			long started = System.nanoTime();
 			try (Socket socket = connect(this.address)) {
-				count(exchange(socket, this.path, true), this.freshOk, this.freshFailed, "fresh");
+				count(exchange(socket, this.path, true), this.freshOk, this.freshFailed, "fresh", started);
 			}
 			catch (IOException ex) {
 				fail(this.freshFailed, "fresh: " + ex);
@@ -136,9 +144,10 @@ public final class HttpLoad implements AutoCloseable {
 		}
 	}
 
-	private void count(Response response, AtomicLong ok, AtomicLong failed, String kind) {
+	private void count(Response response, AtomicLong ok, AtomicLong failed, String kind, long started) {
 		if (response.status() / 100 == 2) {
 			ok.incrementAndGet();
+			this.latencies.recordValue(Math.max(1, (System.nanoTime() - started) / 1000));
 			long pid = pidOf(response);
 			this.pids.add(pid);
 			this.answeredBy.computeIfAbsent(pid, (key) -> new AtomicLong()).incrementAndGet();
@@ -255,6 +264,19 @@ public final class HttpLoad implements AutoCloseable {
 
 	public long failed() {
 		return keepAliveFailed() + freshFailed();
+	}
+
+	/**
+	 * The latencies (microseconds) of the requests that succeeded since the last call (or the
+	 * start).
+	 */
+	public Histogram latencySinceLastCall() {
+		return this.latencies.getIntervalHistogram();
+	}
+
+	/** Successful requests so far. */
+	public long ok() {
+		return keepAliveOk() + freshOk();
 	}
 
 	public Set<Long> pids() {
