@@ -218,13 +218,7 @@ public final class Fds {
 	public static ServerSocketChannel duplicateListener(ServerSocketChannel listener) throws IOException {
 		int fd = duplicate(listener);
 		try {
-			ProtocolFamily family = switch (Native.socketDomain(fd)) {
-				case Native.AF_INET -> StandardProtocolFamily.INET;
-				case Native.AF_INET6 -> StandardProtocolFamily.INET6;
-				case Native.AF_UNIX -> StandardProtocolFamily.UNIX;
-				default -> throw new IOException("not an IP or UNIX socket: " + listener);
-			};
-			return JdkChannels.serverSocketChannel(fd, family);
+			return JdkChannels.serverSocketChannel(fd, family(fd, listener.toString()));
 		}
 		catch (IOException | RuntimeException ex) {
 			Native.close(fd);
@@ -300,12 +294,7 @@ public final class Fds {
 			return JdkChannels.newFileDescriptor(fd);
 		}
 		int type = Native.socketType(fd);
-		ProtocolFamily family = switch (Native.socketDomain(fd)) {
-			case Native.AF_INET -> StandardProtocolFamily.INET;
-			case Native.AF_INET6 -> StandardProtocolFamily.INET6;
-			case Native.AF_UNIX -> StandardProtocolFamily.UNIX;
-			default -> throw new IOException("inherited " + descriptor + " is not an IP or UNIX socket");
-		};
+		ProtocolFamily family = family(fd, "inherited " + descriptor);
 		return switch (descriptor.kind()) {
 			case LISTENER -> {
 				if (type != Native.SOCK_STREAM || !Native.isListening(fd)) {
@@ -326,6 +315,16 @@ public final class Fds {
 				yield JdkChannels.socketChannel(fd, family, null);
 			}
 			case FILE -> throw new AssertionError();
+		};
+	}
+
+	/** The protocol family of a socket, as the JDK channels want it. */
+	private static ProtocolFamily family(int fd, String what) throws IOException {
+		return switch (Native.socketDomain(fd)) {
+			case Native.AF_INET -> StandardProtocolFamily.INET;
+			case Native.AF_INET6 -> StandardProtocolFamily.INET6;
+			case Native.AF_UNIX -> StandardProtocolFamily.UNIX;
+			default -> throw new IOException(what + " is not an IP or UNIX socket");
 		};
 	}
 

@@ -13,28 +13,30 @@ import java.util.List;
  * @param handedOver new JVM started to its upgrader holding the sockets
  * @param ready sockets handed over to the new process ready
  * @param stoppedAccepting new process ready to the old one stopped accepting
- * @param drained old process stopped accepting to its context closed
+ * @param drained old process stopped accepting to its exit, as the benchmark saw it
  */
 record Phases(long spawned, long handedOver, long ready, long stoppedAccepting, long drained) {
 
 	static final List<String> NAMES = List.of("signal to new JVM started", "new JVM started to sockets handed over",
 			"sockets handed over to new process ready", "new process ready to old stopped accepting",
-			"old stopped accepting to old drained");
+			"old stopped accepting to old exited (drain)");
 
-	/** Reads the phases of the upgrade from {@code old} to {@code next}, or null if a line is missing. */
-	static Phases read(String log, long old, long next) {
+	/**
+	 * Reads the phases of the upgrade from {@code old} to {@code next}, or null if a line is
+	 * missing. The old process's last lines are not logged (Boot stops logging as its context
+	 * closes): its exit is when the benchmark saw it gone.
+	 */
+	static Phases read(String log, long old, long next, Instant exited) {
 		Instant trigger = find(log, old, "Upgrade triggered by");
 		Instant spawned = find(log, old, "Upgrade: started new process " + next);
 		Instant handed = find(log, old, "descriptor(s) to new process " + next);
 		Instant ready = find(log, next, "Process " + next + " is ready");
 		Instant stopped = find(log, old, "Process " + old + " stopped accepting");
-		Instant drained = find(log, old, "Process " + old + " drained in");
-		if (trigger == null || spawned == null || handed == null || ready == null || stopped == null
-				|| drained == null) {
+		if (trigger == null || spawned == null || handed == null || ready == null || stopped == null) {
 			return null;
 		}
 		return new Phases(ms(trigger, spawned), ms(spawned, handed), ms(handed, ready), ms(ready, stopped),
-				ms(stopped, drained));
+				ms(stopped, exited));
 	}
 
 	List<Long> values() {

@@ -136,7 +136,7 @@ public final class UpgradeBenchmark {
 					readyMs.add(millisSince(started));
 					processes.awaitGone(old, WAIT);
 					goneMs.add(millisSince(started));
-					Phases upgrade = Phases.read(processes.output(), old, current);
+					Phases upgrade = Phases.read(processes.output(), old, current, Instant.now());
 					if (upgrade != null) {
 						phases.add(upgrade);
 					}

@@ -156,13 +156,24 @@ public final class ApplicationProcesses implements AutoCloseable {
 		return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
 	}
 
-	public void awaitGone(long pid, Duration timeout) {
+	/** Waits until any process (not only one of these) is gone. */
+	public static void awaitExit(long pid, Duration timeout) {
 		long deadline = System.nanoTime() + timeout.toNanos();
 		while (alive(pid)) {
 			if (System.nanoTime() > deadline) {
-				throw new AssertionError("process " + pid + " still runs after " + timeout + "\n" + output());
+				throw new AssertionError("process " + pid + " still runs after " + timeout);
 			}
-			sleep(50);
+			sleep(20);
+		}
+	}
+
+	/** Waits until a process is gone, failing with what the processes printed if it is not. */
+	public void awaitGone(long pid, Duration timeout) {
+		try {
+			awaitExit(pid, timeout);
+		}
+		catch (AssertionError ex) {
+			throw new AssertionError(ex.getMessage() + "\n" + output(), ex);
 		}
 	}
 

@@ -61,7 +61,8 @@ public final class Drain {
 			this.participants.forEach(DrainParticipant::endKeepAlive);
 			this.participants.forEach(DrainParticipant::stopAccepting);
 			this.upgrader.fds().closeListeners();
-			logger.info("Process " + this.upgrader.pid() + " stopped accepting");
+			logger.info("Process " + this.upgrader.pid() + " stopped accepting; graceful shutdown in "
+					+ this.grace.toMillis() + " ms");
 			Thread.sleep(this.grace.toMillis());
 			exitCode = SpringApplication.exit(this.context);
 			Duration took = Duration.ofNanos(System.nanoTime() - started);

@@ -9,6 +9,7 @@ import dev.tableflip.UpgradeException.Reason;
 import dev.tableflip.spring.boot.TableflipUpgrader;
 import dev.tableflip.spring.boot.UpgradeRecord;
 
+import org.springframework.boot.actuate.endpoint.Access;
 import org.springframework.boot.actuate.endpoint.annotation.Endpoint;
 import org.springframework.boot.actuate.endpoint.annotation.ReadOperation;
 import org.springframework.boot.actuate.endpoint.annotation.Selector;
@@ -18,9 +19,10 @@ import org.springframework.boot.actuate.endpoint.web.WebEndpointResponse;
 /**
  * {@code GET /actuator/tableflip} tells this process's generation, state, listeners and last
  * upgrades; {@code POST /actuator/tableflip/upgrade} upgrades it and answers once the new
- * process is ready (200) or the upgrade failed (503) or was refused (409).
+ * process is ready (200) or the upgrade failed (503) or was refused (409). Read-only unless
+ * {@code management.endpoint.tableflip.access=unrestricted}: an upgrade starts a process.
  */
-@Endpoint(id = "tableflip")
+@Endpoint(id = "tableflip", defaultAccess = Access.READ_ONLY)
 public class TableflipEndpoint {
 
 	private final TableflipUpgrader upgrader;

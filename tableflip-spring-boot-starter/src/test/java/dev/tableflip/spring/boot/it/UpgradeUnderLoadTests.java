@@ -106,6 +106,28 @@ abstract class UpgradeUnderLoadTests {
 	}
 
 	@Test
+	void upgradeOverHttpNeedsUnrestrictedAccessAndUnknownActionsAreNotFound() throws Exception {
+		List<String> readOnly = new ArrayList<>(serverArguments());
+		readOnly.add("--management.endpoints.web.exposure.include=health,tableflip");
+		long pid = start(List.of(), readOnly);
+		assertThat(HttpLoad.get(ApplicationProcesses.address(this.port), "/actuator/tableflip").body())
+			.contains("\"pid\":" + pid);
+		HttpLoad.Response refused = HttpLoad.request(ApplicationProcesses.address(this.port), "POST",
+				"/actuator/tableflip/upgrade");
+		assertThat(refused.status()).as(refused.toString()).isIn(404, 405);
+		this.processes.close();
+
+		this.port = ApplicationProcesses.freePort();
+		Files.createDirectories(this.directory.resolve("unrestricted"));
+		this.processes = new ApplicationProcesses(this.directory.resolve("unrestricted"));
+		start(List.of(), arguments());
+		HttpLoad.Response unknown = HttpLoad.request(ApplicationProcesses.address(this.port), "POST",
+				"/actuator/tableflip/downgrade");
+		assertThat(unknown.status()).as(unknown.toString()).isEqualTo(404);
+		assertThat(unknown.body()).contains("unknown action 'downgrade'");
+	}
+
+	@Test
 	void slowRequestsInFlightOnTheOldProcessComplete() throws Exception {
 		long old = start(List.of(), arguments());
 		ExecutorService clients = Executors.newFixedThreadPool(4);
