@@ -335,7 +335,10 @@ public final class Fds {
 		ServerSocketChannel channel = (family != null) ? ServerSocketChannel.open(family) : ServerSocketChannel.open();
 		try {
 			this.listenConfig.apply(channel);
-			channel.bind(local, this.listenConfig.backlog());
+			// 0 means the system's maximum: listen() caps the backlog at net.core.somaxconn, where the
+			// JDK would otherwise use 50.
+			int backlog = (this.listenConfig.backlog() > 0) ? this.listenConfig.backlog() : Integer.MAX_VALUE;
+			channel.bind(local, backlog);
 			return channel;
 		}
 		catch (IOException ex) {

@@ -24,18 +24,18 @@ public final class ListenConfig {
 		this.options = options;
 	}
 
-	/** The defaults: the system's backlog, the JDK's socket options. */
+	/** The defaults: the system's largest backlog ({@code net.core.somaxconn}), the JDK's socket options. */
 	public static ListenConfig defaults() {
 		return DEFAULT;
 	}
 
 	/**
 	 * Returns a copy with another listen backlog.
-	 * @param backlog the maximum number of pending connections, or 0 for the system default
+	 * @param backlog the maximum number of pending connections, or 0 for the system's maximum
 	 */
 	public ListenConfig withBacklog(int backlog) {
 		if (backlog < 0) {
-			throw new IllegalArgumentException("backlog must be 0 (system default) or positive, not " + backlog);
+			throw new IllegalArgumentException("backlog must be 0 (the system's maximum) or positive, not " + backlog);
 		}
 		return new ListenConfig(backlog, this.options);
 	}
@@ -47,7 +47,7 @@ public final class ListenConfig {
 		return new ListenConfig(this.backlog, Collections.unmodifiableMap(options));
 	}
 
-	/** The listen backlog, 0 for the system default. */
+	/** The listen backlog, 0 for the system's maximum. */
 	public int backlog() {
 		return this.backlog;
 	}
