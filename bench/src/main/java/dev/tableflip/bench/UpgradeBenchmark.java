@@ -92,17 +92,20 @@ public final class UpgradeBenchmark {
 			.append(" cores; load: 4 keep-alive + 2 fresh-connection closed-loop clients; ").append(upgrades)
 			.append(" replacements per run, ").append(repeat).append(" run(s) per method.\n\n");
 
-		List<Run> runs = new ArrayList<>();
-		for (int r = 0; r < repeat; r++) {
-			for (Method method : Method.values()) {
-				Run run = benchmark.replacements(method);
-				runs.add(run);
-				System.out.println(run);
+		boolean steadyOnly = "steady".equals(options.get("only"));
+		if (!steadyOnly) {
+			List<Run> runs = new ArrayList<>();
+			for (int r = 0; r < repeat; r++) {
+				for (Method method : Method.values()) {
+					Run run = benchmark.replacements(method);
+					runs.add(run);
+					System.out.println(run);
+				}
 			}
+			report.append(replacementTable(runs));
+			report.append("\n").append(phaseTable(runs)).append("\n");
 		}
-		report.append(replacementTable(runs));
-		report.append("\n").append(phaseTable(runs));
-		report.append("\n").append(benchmark.steadyState(Math.max(2, repeat)));
+		report.append(benchmark.steadyState(Math.max(2, repeat)));
 		Files.createDirectories(out.toAbsolutePath().getParent());
 		Files.writeString(out, report.toString(), StandardCharsets.UTF_8);
 		System.out.println();
@@ -210,7 +213,8 @@ public final class UpgradeBenchmark {
 			}
 		}
 		StringBuilder table = new StringBuilder("## Steady state: adopted sockets vs the app binding its own\n\n");
-		table.append("Closed loop, 8 keep-alive clients, Tomcat; each setup ").append(rounds)
+		table.append(wrk() ? "wrk -t1 -c8 (keep-alive)" : "Java closed-loop client, 8 keep-alive connections (no wrk on the PATH)")
+			.append(", Tomcat; each setup ").append(rounds)
 			.append(" time(s), in alternation, 5 s warm-up then 10 s measured; median (min-max).\n\n");
 		table.append("| setup | requests/s | p50 ms | p99 ms | start to first 200, s |\n|---|---|---|---|---|\n");
 		double[] medianThroughput = new double[2];
@@ -238,6 +242,13 @@ public final class UpgradeBenchmark {
 			long started = System.nanoTime();
 			processes.start(port, command, directory);
 			double startup = millisSince(started) / 1000.0;
+			if (wrk()) {
+				String url = "http://127.0.0.1:" + port + "/";
+				run(List.of("wrk", "-t1", "-c8", "-d5s", url));
+				String output = run(List.of("wrk", "-t1", "-c8", "-d10s", "--latency", url));
+				return new double[] { number(output, "Requests/sec:"), wrkMillis(output, "50%"),
+						wrkMillis(output, "99%"), startup };
+			}
 			try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(port), "/", 8, 0)) {
 				Thread.sleep(5000);
 				load.latencySinceLastCall();
@@ -249,6 +260,50 @@ public final class UpgradeBenchmark {
 						ms(measured.getValueAtPercentile(99)), startup };
 			}
 		}
+	}
+
+	/** Whether wrk, a load generator outside the JVM, is installed (apt-get install wrk). */
+	private static boolean wrk() {
+		for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
+			if (Files.isExecutable(Path.of(dir, "wrk"))) {
+				return true;
+			}
+		}
+		return false;
+	}
+
+	private static String run(List<String> command) throws IOException, InterruptedException {
+		Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+		String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+		process.waitFor();
+		return output;
+	}
+
+	private static double number(String output, String label) {
+		for (String line : output.split("\n")) {
+			if (line.trim().startsWith(label)) {
+				return Double.parseDouble(line.trim().substring(label.length()).trim());
+			}
+		}
+		throw new IllegalStateException("no '" + label + "' in wrk's output:\n" + output);
+	}
+
+	/** A latency percentile line of wrk --latency, in ms ("99%    6.15ms", "us" or "s" units). */
+	private static double wrkMillis(String output, String percentile) {
+		for (String line : output.split("\n")) {
+			String[] words = line.trim().split("\\s+");
+			if (words.length == 2 && words[0].equals(percentile)) {
+				String value = words[1];
+				if (value.endsWith("us")) {
+					return Double.parseDouble(value.substring(0, value.length() - 2)) / 1000;
+				}
+				if (value.endsWith("ms")) {
+					return Double.parseDouble(value.substring(0, value.length() - 2));
+				}
+				return Double.parseDouble(value.substring(0, value.length() - 1)) * 1000;
+			}
+		}
+		throw new IllegalStateException("no " + percentile + " in wrk's output:\n" + output);
 	}
 
 	/** Median, min and max of one column. */
