@@ -24,7 +24,9 @@ import org.HdrHistogram.Histogram;
  *
  * <pre>
  * java -jar bench/target/bench.jar [--jar sample-app/target/sample-app.jar] [--upgrades 5]
- *      [--repeat 1] [--out bench/results.md]
+ *      [--repeat 1] [--out bench/results.md] [--only all|steady|none]
+ *      [--java25 /usr/lib/jvm/temurin-25-jdk-amd64/bin/java]</pre>
+ * <pre>
  * </pre>
  */
 public final class UpgradeBenchmark {
@@ -34,14 +36,15 @@ public final class UpgradeBenchmark {
 	/** Long enough for the JIT: with 5 s, the setup that started later measured up to 10 % lower. */
 	private static final Duration STEADY_WARMUP = Duration.ofSeconds(15);
 
-	private final Path jar;
+	/** How to start the sample: java, its options, -jar and the jar. */
+	private final List<String> launcher;
 
 	private final int upgrades;
 
 	private final Path work;
 
-	private UpgradeBenchmark(Path jar, int upgrades, Path work) {
-		this.jar = jar;
+	private UpgradeBenchmark(List<String> launcher, int upgrades, Path work) {
+		this.launcher = launcher;
 		this.upgrades = upgrades;
 		this.work = work;
 	}
@@ -88,15 +91,15 @@ public final class UpgradeBenchmark {
 			System.exit(2);
 		}
 		Path work = Files.createTempDirectory("tableflip-bench");
-		UpgradeBenchmark benchmark = new UpgradeBenchmark(jar, upgrades, work);
+		UpgradeBenchmark benchmark = new UpgradeBenchmark(List.of(java(), "-jar", jar.toString()), upgrades, work);
 		StringBuilder report = new StringBuilder();
 		report.append("# Benchmark run ").append(Instant.now()).append("\n\n");
 		report.append("Java ").append(Runtime.version()).append(", ").append(Runtime.getRuntime().availableProcessors())
 			.append(" cores; load: 4 keep-alive + 2 fresh-connection closed-loop clients; ").append(upgrades)
 			.append(" replacements per run, ").append(repeat).append(" run(s) per method.\n\n");
 
-		boolean steadyOnly = "steady".equals(options.get("only"));
-		if (!steadyOnly) {
+		String only = options.getOrDefault("only", "all");
+		if (only.equals("all")) {
 			List<Run> runs = new ArrayList<>();
 			for (int r = 0; r < repeat; r++) {
 				for (Method method : Method.values()) {
@@ -108,7 +111,12 @@ public final class UpgradeBenchmark {
 			report.append(replacementTable(runs));
 			report.append("\n").append(phaseTable(runs)).append("\n");
 		}
-		report.append(benchmark.steadyState(Math.max(2, repeat)));
+		if (only.equals("all") || only.equals("steady")) {
+			report.append(benchmark.steadyState(Math.max(2, repeat)));
+		}
+		if (options.containsKey("java25")) {
+			report.append("\n").append(aotCache(Path.of(options.get("java25")), jar, upgrades, work));
+		}
 		Files.createDirectories(out.toAbsolutePath().getParent());
 		Files.writeString(out, report.toString(), StandardCharsets.UTF_8);
 		System.out.println();
@@ -163,8 +171,9 @@ public final class UpgradeBenchmark {
 		boolean tableflip = method == Method.TABLEFLIP_TOMCAT || method == Method.TABLEFLIP_NETTY;
 		// Without tableflip nothing hands the management port over: run without one.
 		int management = tableflip ? ApplicationProcesses.freePort() : -1;
-		List<String> command = new ArrayList<>(List.of(java(), "-jar", this.jar.toString(), "--server.port=" + port,
-				"--management.server.port=" + management, "--tableflip.pid-file=" + pidFile,
+		List<String> command = new ArrayList<>(this.launcher);
+		command.addAll(List.of("--server.port=" + port, "--management.server.port=" + management,
+				"--tableflip.pid-file=" + pidFile,
 				"--logging.level.root=warn", "--logging.level.dev.tableflip=info"));
 		if (method.reactive) {
 			command.add("--spring.main.web-application-type=reactive");
@@ -238,8 +247,9 @@ public final class UpgradeBenchmark {
 		int port = ApplicationProcesses.freePort();
 		Path directory = Files.createTempDirectory(this.work, "steady");
 		try (ApplicationProcesses processes = new ApplicationProcesses(directory)) {
-			List<String> command = new ArrayList<>(List.of(java(), "-jar", this.jar.toString(), "--server.port=" + port,
-					"--management.server.port=-1", "--logging.level.root=warn", "--logging.level.dev.tableflip=info"));
+			List<String> command = new ArrayList<>(this.launcher);
+			command.addAll(List.of("--server.port=" + port, "--management.server.port=-1", "--logging.level.root=warn",
+					"--logging.level.dev.tableflip=info"));
 			if (disabled) {
 				command.add("--tableflip.enabled=false");
 			}
@@ -263,6 +273,68 @@ public final class UpgradeBenchmark {
 				return new double[] { throughput, ms(measured.getValueAtPercentile(50)),
 						ms(measured.getValueAtPercentile(99)), startup };
 			}
+		}
+	}
+
+	/**
+	 * JDK 25's AOT cache: the sample's start as a fat jar, extracted, and extracted with an AOT
+	 * cache from a training run; then tableflip upgrades under load without and with the cache
+	 * (the new process runs the same command line, so it uses the cache too).
+	 */
+	static String aotCache(Path java, Path jar, int upgrades, Path work) throws Exception {
+		Path directory = Files.createTempDirectory(work, "aot");
+		Path extracted = directory.resolve("app");
+		Path cache = directory.resolve("app.aot");
+		run(List.of(java.toString(), "-Djarmode=tools", "-jar", jar.toString(), "extract", "--destination",
+				extracted.toString()));
+		Path thin = extracted.resolve(jar.getFileName());
+		run(List.of(java.toString(), "-XX:AOTCacheOutput=" + cache, "-Dspring.context.exit=onRefresh", "-jar",
+				thin.toString(), "--server.port=0", "--management.server.port=-1", "--logging.level.root=warn"));
+		if (!Files.exists(cache)) {
+			return "## JDK 25 AOT cache\n\nThe training run produced no cache at " + cache + ".\n";
+		}
+		Map<String, List<String>> launchers = new LinkedHashMap<>();
+		launchers.put("fat jar", List.of(java.toString(), "-jar", jar.toString()));
+		launchers.put("extracted", List.of(java.toString(), "-jar", thin.toString()));
+		launchers.put("extracted + AOT cache", List.of(java.toString(), "-XX:AOTCache=" + cache, "-jar", thin.toString()));
+		StringBuilder table = new StringBuilder("## JDK 25: starting the new version faster with the AOT cache\n\n");
+		table.append(java).append("; the cache comes from one training run (`-XX:AOTCacheOutput=app.aot ")
+			.append("-Dspring.context.exit=onRefresh`) of the extracted jar (`java -Djarmode=tools -jar app.jar extract`).\n\n");
+		table.append("| launch | cold start to first 200, median of 3 (ms) | upgrade under load: new serving after, median (ms) |"
+				+ " sockets handed over to ready, median (ms) | requests failed |\n|---|---|---|---|---|\n");
+		for (Map.Entry<String, List<String>> launcher : launchers.entrySet()) {
+			UpgradeBenchmark benchmark = new UpgradeBenchmark(launcher.getValue(), upgrades, work);
+			List<Long> starts = new ArrayList<>();
+			for (int i = 0; i < 3; i++) {
+				starts.add(benchmark.coldStart());
+			}
+			String upgrade = "";
+			if (!launcher.getKey().equals("fat jar")) {
+				Run run = benchmark.replacements(Method.TABLEFLIP_TOMCAT);
+				System.out.println(launcher.getKey() + ": " + run);
+				upgrade = String.format(" %d | %d | %d |", median(run.readyMs()), Phases.medians(run.phases()).get(2),
+						run.keepAliveFailed() + run.freshFailed());
+			}
+			else {
+				upgrade = " | | |";
+			}
+			table.append("| ").append(launcher.getKey()).append(" | ").append(median(starts)).append(" |")
+				.append(upgrade).append('\n');
+		}
+		return table.toString();
+	}
+
+	/** Milliseconds from the process's start to its first 200, on an idle machine. */
+	long coldStart() throws Exception {
+		int port = ApplicationProcesses.freePort();
+		Path directory = Files.createTempDirectory(this.work, "cold");
+		try (ApplicationProcesses processes = new ApplicationProcesses(directory)) {
+			List<String> command = new ArrayList<>(this.launcher);
+			command.addAll(List.of("--server.port=" + port, "--management.server.port=-1", "--logging.level.root=warn",
+					"--logging.level.dev.tableflip=info"));
+			long started = System.nanoTime();
+			processes.start(port, command, directory);
+			return millisSince(started);
 		}
 	}
 
