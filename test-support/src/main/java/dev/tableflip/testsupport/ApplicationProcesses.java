@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongPredicate;
@@ -26,6 +27,12 @@ public final class ApplicationProcesses implements AutoCloseable {
 	private final Set<Long> pids = ConcurrentHashMap.newKeySet();
 
 	private final List<Process> roots = new ArrayList<>();
+
+	/**
+	 * Set in the environment of every process started here; new processes started by an
+	 * upgrade inherit it, so {@link #close()} finds them even when no test learned their pid.
+	 */
+	private final String marker = "TABLEFLIP_TEST_RUN=" + UUID.randomUUID();
 
 	public ApplicationProcesses(Path directory) {
 		this.log = directory.resolve("application.log");
@@ -60,6 +67,7 @@ public final class ApplicationProcesses implements AutoCloseable {
 	 */
 	public long start(int port, List<String> command, Path directory) throws IOException {
 		ProcessBuilder builder = new ProcessBuilder(command);
+		mark(builder);
 		if (directory != null) {
 			builder.directory(directory.toFile());
 		}
@@ -85,7 +93,9 @@ public final class ApplicationProcesses implements AutoCloseable {
 	 * at once.
 	 */
 	public long startBeside(List<String> command, Path directory) throws IOException {
-		Process process = new ProcessBuilder(command).directory(directory.toFile())
+		ProcessBuilder builder = new ProcessBuilder(command);
+		mark(builder);
+		Process process = builder.directory(directory.toFile())
 			.redirectErrorStream(true)
 			.redirectOutput(ProcessBuilder.Redirect.appendTo(this.log.toFile()))
 			.start();
@@ -205,8 +215,29 @@ public final class ApplicationProcesses implements AutoCloseable {
 		}
 	}
 
+	private void mark(ProcessBuilder builder) {
+		int equals = this.marker.indexOf('=');
+		builder.environment().put(this.marker.substring(0, equals), this.marker.substring(equals + 1));
+	}
+
+	/** Every running process whose environment carries this instance's marker. */
+	private void findMarked() {
+		ProcessHandle.allProcesses().forEach((handle) -> {
+			try {
+				byte[] environment = Files.readAllBytes(Path.of("/proc", Long.toString(handle.pid()), "environ"));
+				if (new String(environment, java.nio.charset.StandardCharsets.ISO_8859_1).contains(this.marker)) {
+					this.pids.add(handle.pid());
+				}
+			}
+			catch (IOException | RuntimeException ex) {
+				// gone, or not ours to read
+			}
+		});
+	}
+
 	@Override
 	public void close() {
+		findMarked();
 		synchronized (this.roots) {
 			for (Process root : this.roots) {
 				root.descendants().forEach((handle) -> this.pids.add(handle.pid()));
