@@ -298,9 +298,4 @@ final class ProcessUpgrader implements Upgrader {
 		return (this.parent != null) ? this.parent.generation() : 1;
 	}
 
-	/** The state, for tests and status reports. */
-	synchronized State state() {
-		return this.state;
-	}
-
 }

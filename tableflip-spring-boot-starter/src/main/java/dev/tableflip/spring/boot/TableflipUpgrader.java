@@ -148,11 +148,6 @@ public class TableflipUpgrader {
 		return List.copyOf(this.history);
 	}
 
-	/** Whether an upgrade succeeded: this process is on its way out. */
-	public boolean upgraded() {
-		return this.upgraded;
-	}
-
 	/**
 	 * Adds a server to the drain after a successful upgrade. Server adapters register
 	 * themselves, in whichever application context (main or management) they serve.
