@@ -182,6 +182,12 @@ final class Child {
 			if (ready == null) {
 				throw new ProtocolException("it closed the handoff connection before it was ready");
 			}
+			if (ready.type() == Type.FAILED) {
+				String reason = Handshake.parseFailed(ready);
+				this.ready.completeExceptionally(new UpgradeException(Reason.CHILD_FAILED,
+						this + " will not serve: " + reason, pid(), Integer.MIN_VALUE, null));
+				return;
+			}
 			ready.expect(Type.READY, 0);
 			this.ready.complete(null);
 		}

@@ -21,6 +21,7 @@ import java.util.List;
  *                    ... one per handed-over descriptor
  * parent -&gt; child    END         generation, count, parent pid
  * child  -&gt; parent   READY
+ * child  -&gt; parent   FAILED      reason                   (instead of READY: it will not serve)
  * parent -&gt; child    REFUSED     reason                   (instead of the above, on a bad HELLO)
  * </pre>
  *
@@ -51,7 +52,7 @@ final class Handshake {
 	/** The kinds of frame. */
 	enum Type {
 
-		HELLO(1), DESCRIPTOR(2), END(3), READY(4), REFUSED(5);
+		HELLO(1), DESCRIPTOR(2), END(3), READY(4), REFUSED(5), FAILED(6);
 
 		final int code;
 
@@ -190,6 +191,10 @@ final class Handshake {
 		return encode(Type.REFUSED, (out) -> out.writeUTF(reason));
 	}
 
+	static ByteBuffer failed(String reason) {
+		return encode(Type.FAILED, (out) -> out.writeUTF(reason));
+	}
+
 	static Hello parseHello(Frame frame) throws ProtocolException {
 		return parse(frame.expect(Type.HELLO, 0), (in) -> new Hello(in.readUTF(), in.readLong()));
 	}
@@ -213,6 +218,10 @@ final class Handshake {
 
 	static String parseRefused(Frame frame) throws ProtocolException {
 		return parse(frame.expect(Type.REFUSED, 0), (in) -> in.readUTF());
+	}
+
+	static String parseFailed(Frame frame) throws ProtocolException {
+		return parse(frame.expect(Type.FAILED, 0), (in) -> in.readUTF());
 	}
 
 	private interface Reader<T> {

@@ -139,6 +139,11 @@ final class Parent {
 		write(this.connection, Handshake.ready());
 	}
 
+	/** Tells the parent that this process will not serve, and why; its {@code upgrade()} then fails. */
+	void sendFailed(String reason) throws IOException {
+		write(this.connection, Handshake.failed(reason));
+	}
+
 	private void watchExit() {
 		Thread watcher = new Thread(() -> {
 			ByteBuffer buffer = ByteBuffer.allocate(64);

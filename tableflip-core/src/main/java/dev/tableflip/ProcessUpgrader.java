@@ -111,6 +111,16 @@ final class ProcessUpgrader implements Upgrader {
 	}
 
 	@Override
+	public synchronized void fail(String reason) throws IOException {
+		if (this.state != State.STARTING || this.parent == null) {
+			return;
+		}
+		this.parent.sendFailed(reason);
+		logger.warn("Process {} told the old process {} that it will not serve: {}", ProcessHandle.current().pid(),
+				this.parent.pid(), reason);
+	}
+
+	@Override
 	public long upgrade() throws UpgradeException {
 		try {
 			return upgradeAsync().join();

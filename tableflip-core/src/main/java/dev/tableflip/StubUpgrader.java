@@ -32,6 +32,10 @@ final class StubUpgrader implements Upgrader {
 	}
 
 	@Override
+	public void fail(String reason) {
+	}
+
+	@Override
 	public long upgrade() throws UpgradeException {
 		throw unsupported();
 	}

@@ -36,6 +36,12 @@ public class UpgradeException extends Exception {
 		/** The new process exited before it was ready. */
 		CHILD_EXITED,
 
+		/**
+		 * The new process started but reported that it will not serve (for example, its warm-up
+		 * or health check failed); the message carries the reason it gave.
+		 */
+		CHILD_FAILED,
+
 		/** The new process did not become ready within the upgrade timeout and was killed. */
 		TIMED_OUT,
 

@@ -62,6 +62,17 @@ public interface Upgrader {
 	void ready() throws IOException;
 
 	/**
+	 * The opposite of {@link #ready()}: this process will not serve, for example because its
+	 * warm-up or a health check failed. Tells the parent why; its upgrade fails with
+	 * {@link UpgradeException.Reason#CHILD_FAILED CHILD_FAILED} and that reason, and it keeps
+	 * serving. The caller should exit next. Does nothing without a parent or after
+	 * {@code ready()}.
+	 * @param reason what went wrong, for the parent's log and status
+	 * @throws IOException if the parent cannot be told
+	 */
+	void fail(String reason) throws IOException;
+
+	/**
 	 * Starts a new process, hands it every descriptor in use and blocks until it is ready.
 	 * @return the pid of the new process
 	 * @throws UpgradeException if it did not become ready; its reason says why

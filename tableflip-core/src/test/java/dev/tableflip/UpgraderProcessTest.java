@@ -109,6 +109,16 @@ class UpgraderProcessTest {
 	}
 
 	@Test
+	void childThatReportsItWillNotServeFailsTheUpgradeWithItsReason() throws Exception {
+		Event parent = this.services.start("tcp=" + this.tcp, "child=fail");
+
+		String reply = this.services.control(parent, "upgrade");
+
+		assertThat(reply).startsWith("FAILED CHILD_FAILED").contains("will not serve: warm-up answered 500");
+		assertThat(askPid()).isEqualTo(parent.pid());
+	}
+
+	@Test
 	void childThatNeverBecomesReadyIsKilledAtTheTimeout() throws Exception {
 		Event parent = this.services.start("tcp=" + this.tcp, "child=hang", "timeout-ms=3000");
 

@@ -230,7 +230,7 @@ public class TableflipUpgrader {
 		Outcome outcome = switch (failure.reason()) {
 			case NOT_READY, PARENT_NOT_EXITED, IN_PROGRESS, ALREADY_UPGRADED, UNSUPPORTED -> Outcome.REFUSED;
 			case STOPPED -> failure.childPid().isPresent() ? Outcome.FAILED : Outcome.REFUSED;
-			case SPAWN_FAILED, CHILD_EXITED, TIMED_OUT, HANDSHAKE_FAILED -> Outcome.FAILED;
+			case SPAWN_FAILED, CHILD_EXITED, CHILD_FAILED, TIMED_OUT, HANDSHAKE_FAILED -> Outcome.FAILED;
 		};
 		Long childPid = failure.childPid().isPresent() ? failure.childPid().getAsLong() : null;
 		Integer exitCode = failure.exitCode().isPresent() ? failure.exitCode().getAsInt() : null;
