@@ -11,12 +11,12 @@ import org.springframework.boot.SpringApplication;
 import org.springframework.context.ConfigurableApplicationContext;
 
 /**
- * How the old process leaves after a successful upgrade, losing no request: keep-alive ends
- * on every response, then this process's copy of each listener is closed while its servers
- * still run (nothing accepted is dropped, the new process accepts everything after), then a
- * grace period lets idle keep-alive clients send their next request and be told to reconnect,
- * and only then Spring's graceful shutdown finishes the requests in flight. A hard deadline
- * ends the process if anything hangs.
+ * How the old process leaves after a successful upgrade (and its overlap), losing no
+ * request: keep-alive ends on every response ({@link KeepAlive}), then this process's copy of
+ * each listener is closed while its servers still run (nothing accepted is dropped, the new
+ * process accepts everything after), then a grace period lets idle keep-alive clients send
+ * their next request and be told to reconnect, and only then Spring's graceful shutdown
+ * finishes the requests in flight. A hard deadline ends the process if anything hangs.
  */
 public final class Drain {
 
@@ -58,7 +58,7 @@ public final class Drain {
 		int exitCode = 1;
 		try {
 			logger.info("Draining process " + this.upgrader.pid() + ": no new connections, keep-alive ends");
-			this.participants.forEach(DrainParticipant::endKeepAlive);
+			this.upgrader.draining();
 			this.participants.forEach(DrainParticipant::stopAccepting);
 			this.upgrader.fds().closeListeners();
 			logger.info("Process " + this.upgrader.pid() + " stopped accepting; graceful shutdown in "

@@ -1,19 +1,13 @@
 package dev.tableflip.spring.boot;
 
 /**
- * A server that takes part in the old process's drain after an upgrade. The drain calls
- * {@link #endKeepAlive()} on every participant, then {@link #stopAccepting()}, closes the
- * registry's copy of every listener, waits a grace period, and only then closes the
- * application context (Spring's graceful shutdown, which must still see the server running).
+ * A server that takes part in the old process's drain after an upgrade. From the drain's
+ * start every response ends its connection ({@link TableflipUpgrader#keepAlive()}); the drain
+ * then calls {@link #stopAccepting()} on every participant, closes the registry's copy of every
+ * listener, waits a grace period, and only then closes the application context (Spring's
+ * graceful shutdown, which must still see the server running).
  */
 public interface DrainParticipant {
-
-	/**
-	 * Called first, while the server still accepts: from now on every response should end
-	 * its connection, so keep-alive clients reconnect, to the new process.
-	 */
-	default void endKeepAlive() {
-	}
 
 	/**
 	 * Stops accepting, if closing the registry's copy of the listeners is not enough for this

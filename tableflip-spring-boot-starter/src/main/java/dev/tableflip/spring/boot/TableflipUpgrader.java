@@ -48,7 +48,13 @@ public class TableflipUpgrader {
 		/** A new process is starting. */
 		UPGRADING,
 
-		/** A new process took over; this one finishes its requests and exits. */
+		/**
+		 * A new process is ready; this one still accepts beside it while the takeover's
+		 * after-ready steps (the overlap) run.
+		 */
+		OVERLAPPING,
+
+		/** A new process took over; this one no longer accepts, finishes its requests and exits. */
 		DRAINING,
 
 		/** Shut down without an upgrade. */
@@ -67,6 +73,10 @@ public class TableflipUpgrader {
 	private final List<DrainParticipant> drainParticipants = new CopyOnWriteArrayList<>();
 
 	private volatile State state = State.STARTING;
+
+	private volatile @Nullable String step;
+
+	private final KeepAlive keepAlive = new KeepAlive();
 
 	private final CompletableFuture<Void> ready = new CompletableFuture<>();
 
@@ -130,6 +140,26 @@ public class TableflipUpgrader {
 		return this.state;
 	}
 
+	/** The takeover step running in this process, if any ("warm-up", "overlap"). */
+	public @Nullable String step() {
+		return this.step;
+	}
+
+	void step(@Nullable String name) {
+		this.step = name;
+	}
+
+	/** Whether responses keep their connection alive: the servers ask for each response. */
+	public KeepAlive keepAlive() {
+		return this.keepAlive;
+	}
+
+	/** From now on this process no longer accepts and every response ends its connection. */
+	void draining() {
+		this.state = State.DRAINING;
+		this.keepAlive.end();
+	}
+
 	/** 1 for a process started by hand, one more for each upgrade since. */
 	public int generation() {
 		return this.upgrader.generation();
@@ -176,6 +206,14 @@ public class TableflipUpgrader {
 	}
 
 	/**
+	 * Tells the parent, if any, that this process will not serve and why; its upgrade fails
+	 * with that reason. This process should exit next.
+	 */
+	public void fail(String reason) throws IOException {
+		this.upgrader.fail(reason);
+	}
+
+	/**
 	 * When servers may start accepting from the listeners: at once in a process started by
 	 * hand; once it is {@link #ready() ready} in a process started by an upgrade, so that a new
 	 * version that fails after its server started has taken no connection with it (they wait
@@ -209,11 +247,11 @@ public class TableflipUpgrader {
 			UpgradeRecord record;
 			if (failure == null) {
 				this.upgraded = true;
-				this.state = State.DRAINING;
+				this.state = State.OVERLAPPING;
 				record = new UpgradeRecord(startedAt, trigger, Outcome.SUCCEEDED, null,
 						"new process " + childPid + " is ready", childPid, null, duration);
 				logger.info("Upgrade succeeded: new process " + childPid + " is ready after " + duration.toMillis()
-						+ " ms; this process " + pid() + " stops accepting and drains");
+						+ " ms; this process " + pid() + " hands over and drains");
 			}
 			else {
 				if (spawning && this.state == State.UPGRADING) {

@@ -38,6 +38,9 @@ public class TableflipEndpoint {
 		status.put("parentPid", this.upgrader.parentPid().isPresent() ? this.upgrader.parentPid().getAsLong() : null);
 		status.put("generation", this.upgrader.generation());
 		status.put("state", this.upgrader.state().name().toLowerCase());
+		if (this.upgrader.step() != null) {
+			status.put("step", this.upgrader.step());
+		}
 		status.put("listeners", Map.of("inherited", names(this.upgrader.fds().inherited()), "used",
 				names(this.upgrader.fds().used())));
 		status.put("upgrades", this.upgrader.history().stream().map(TableflipEndpoint::describe).toList());

@@ -15,7 +15,9 @@ import io.micrometer.core.instrument.binder.MeterBinder;
 /**
  * Micrometer meters for upgrades: {@code tableflip.upgrades} (counter, tag {@code outcome}
  * and {@code reason}), {@code tableflip.upgrade.duration} (timer, tag {@code outcome}),
- * {@code tableflip.generation} and {@code tableflip.listeners} (gauges), and
+ * {@code tableflip.generation} and {@code tableflip.listeners} (gauges), {@code tableflip.state}
+ * (a gauge per state, tag {@code state}, 1 for the current one: {@code overlapping} while the
+ * old process still accepts beside the new one), and
  * {@code tableflip.drain.duration} (timer, recorded by the old process as it leaves).
  */
 public class TableflipMetrics implements MeterBinder, DrainObserver {
@@ -39,6 +41,12 @@ public class TableflipMetrics implements MeterBinder, DrainObserver {
 			.stream()
 			.filter((descriptor) -> descriptor.kind() == Descriptor.Kind.LISTENER)
 			.count()).description("Listening sockets an upgrade hands over").register(registry);
+		for (TableflipUpgrader.State state : TableflipUpgrader.State.values()) {
+			Gauge.builder("tableflip.state", this.upgrader, (upgrader) -> (upgrader.state() == state) ? 1 : 0)
+				.description("1 for the state this process is in, 0 for the others")
+				.tag("state", state.name().toLowerCase())
+				.register(registry);
+		}
 		this.upgrader.onUpgrade(this::record);
 	}
 

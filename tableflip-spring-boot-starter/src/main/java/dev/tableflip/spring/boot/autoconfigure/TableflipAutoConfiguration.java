@@ -2,11 +2,20 @@ package dev.tableflip.spring.boot.autoconfigure;
 
 import java.io.IOException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Supplier;
 
 import dev.tableflip.UpgraderOptions;
 import dev.tableflip.spring.boot.DrainObserver;
+import dev.tableflip.spring.boot.Overlap;
 import dev.tableflip.spring.boot.TableflipUpgrader;
+import dev.tableflip.spring.boot.Takeover;
+import dev.tableflip.spring.boot.TakeoverStep;
 import dev.tableflip.spring.boot.UpgradeSignal;
+import dev.tableflip.spring.boot.warmup.Warmup;
+import dev.tableflip.spring.boot.warmup.WarmupListener;
+import dev.tableflip.spring.boot.warmup.WarmupRequest;
 
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
@@ -14,12 +23,15 @@ import org.springframework.boot.autoconfigure.condition.ConditionalOnBooleanProp
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
+import org.springframework.boot.web.server.WebServer;
+import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.context.annotation.Bean;
 
 /**
  * Zero-downtime upgrades: this JVM's {@link TableflipUpgrader}, told when the application is
- * ready, upgraded on a signal, and drained after a successful upgrade.
+ * ready (after the takeover's before-ready steps, such as the warm-up), upgraded on a signal,
+ * and drained after a successful upgrade (and the overlap).
  */
 @AutoConfiguration
 @ConditionalOnBooleanProperty(name = "tableflip.enabled", matchIfMissing = true)
@@ -34,9 +46,87 @@ public final class TableflipAutoConfiguration {
 
 	@Bean
 	@ConditionalOnMissingBean
-	TableflipLifecycle tableflipLifecycle(TableflipUpgrader upgrader, TableflipProperties properties,
+	Takeover tableflipTakeover(TableflipUpgrader upgrader, TableflipProperties properties,
+			ObjectProvider<TakeoverStep> steps, ObjectProvider<WarmupListener> warmupListeners,
+			ConfigurableApplicationContext context) {
+		List<TakeoverStep> all = new ArrayList<>(steps.orderedStream().toList());
+		Warmup warmup = warmup(properties, () -> warmupListener(context, warmupListeners));
+		if (warmup != null) {
+			all.add(warmup);
+		}
+		Duration overlap = properties.getTakeover().getOverlap();
+		if (overlap == null || overlap.isNegative()) {
+			throw new InvalidConfigurationPropertyValueException("tableflip.takeover.overlap", overlap,
+					"must be zero (stop accepting as soon as the new process is ready) or positive");
+		}
+		if (!overlap.isZero()) {
+			all.add(new Overlap(upgrader, overlap));
+		}
+		return new Takeover(upgrader, all);
+	}
+
+	@Bean
+	@ConditionalOnMissingBean
+	TableflipLifecycle tableflipLifecycle(TableflipUpgrader upgrader, Takeover takeover, TableflipProperties properties,
 			ConfigurableApplicationContext context, ObjectProvider<DrainObserver> observers) {
-		return new TableflipLifecycle(upgrader, properties, context, observers);
+		return new TableflipLifecycle(upgrader, takeover, properties, context, observers);
+	}
+
+	static Warmup warmup(TableflipProperties properties, Supplier<WarmupListener> listener) {
+		TableflipProperties.Warmup warmup = properties.getWarmup();
+		if (warmup.getRequests().isEmpty()) {
+			if (warmup.getCount() != 0 || warmup.getDuration() != null) {
+				throw new InvalidConfigurationPropertyValueException("tableflip.warmup.requests", "[]",
+						"a warm-up count or duration is set but no request: add tableflip.warmup.requests[0].path");
+			}
+			return null;
+		}
+		boolean byCount = warmup.getCount() > 0;
+		boolean byDuration = warmup.getDuration() != null;
+		if (warmup.getCount() < 0 || byCount == byDuration) {
+			throw new InvalidConfigurationPropertyValueException("tableflip.warmup.count", warmup.getCount(),
+					"set either a positive tableflip.warmup.count or a tableflip.warmup.duration, not both");
+		}
+		if (byDuration && (warmup.getDuration().isNegative() || warmup.getDuration().isZero()
+				|| warmup.getDuration().compareTo(properties.getUpgradeTimeout()) >= 0)) {
+			throw new InvalidConfigurationPropertyValueException("tableflip.warmup.duration", warmup.getDuration(),
+					"must be positive and well below tableflip.upgrade-timeout (" + properties.getUpgradeTimeout()
+							+ "), or every upgrade times out");
+		}
+		if (warmup.getConcurrency() < 1) {
+			throw new InvalidConfigurationPropertyValueException("tableflip.warmup.concurrency",
+					warmup.getConcurrency(), "must be at least 1");
+		}
+		List<WarmupRequest> requests = new ArrayList<>();
+		for (int i = 0; i < warmup.getRequests().size(); i++) {
+			TableflipProperties.Warmup.Request request = warmup.getRequests().get(i);
+			String path = request.getPath();
+			if (path == null || !path.startsWith("/")) {
+				throw new InvalidConfigurationPropertyValueException("tableflip.warmup.requests[" + i + "].path", path,
+						"must be a path starting with '/', such as /orders?limit=10");
+			}
+			String method = request.getMethod();
+			if (method == null || !method.matches("[A-Za-z]+")) {
+				throw new InvalidConfigurationPropertyValueException("tableflip.warmup.requests[" + i + "].method",
+						method, "must be an HTTP method, such as GET or POST");
+			}
+			requests.add(new WarmupRequest(method.toUpperCase(), path, request.getBody(), request.getContentType()));
+		}
+		return new Warmup(listener, requests, warmup.getCount(), warmup.getDuration(), warmup.getConcurrency(),
+				warmup.isRequireSuccess());
+	}
+
+	private static WarmupListener warmupListener(ConfigurableApplicationContext context,
+			ObjectProvider<WarmupListener> listeners) {
+		WebServer server = (context instanceof WebServerApplicationContext web) ? web.getWebServer() : null;
+		if (server == null) {
+			throw new IllegalStateException("tableflip.warmup needs a web server, and this application runs none");
+		}
+		return listeners.orderedStream()
+			.filter((listener) -> listener.isFor(server))
+			.findFirst()
+			.orElseThrow(() -> new IllegalStateException("tableflip.warmup supports Tomcat and Reactor Netty, not "
+					+ server.getClass().getSimpleName()));
 	}
 
 	static UpgraderOptions options(TableflipProperties properties) {

@@ -1,26 +1,35 @@
 package dev.tableflip.spring.boot.autoconfigure;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.time.Duration;
 
 import dev.tableflip.spring.boot.Drain;
 import dev.tableflip.spring.boot.DrainObserver;
 import dev.tableflip.spring.boot.TableflipUpgrader;
+import dev.tableflip.spring.boot.Takeover;
+import dev.tableflip.spring.boot.Takeover.TakeoverFailedException;
 import dev.tableflip.spring.boot.UpgradeSignal;
+import org.apache.commons.logging.Log;
+import org.apache.commons.logging.LogFactory;
 
 import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.boot.SpringApplication;
 import org.springframework.boot.context.event.ApplicationReadyEvent;
 import org.springframework.context.ApplicationListener;
 import org.springframework.context.ConfigurableApplicationContext;
 
 /**
- * Ties the upgrader to the application's life: ready once the application is ready, an
- * upgrade on each signal, and a drain after a successful upgrade.
+ * Ties the upgrader to the application's life: once the application is ready, the takeover's
+ * before-ready steps and then ready; an upgrade on each signal; after a successful upgrade,
+ * the after-ready steps and then the drain.
  */
 public class TableflipLifecycle implements ApplicationListener<ApplicationReadyEvent> {
 
+	private static final Log logger = LogFactory.getLog(TableflipLifecycle.class);
+
 	private final TableflipUpgrader upgrader;
+
+	private final Takeover takeover;
 
 	private final TableflipProperties properties;
 
@@ -28,9 +37,10 @@ public class TableflipLifecycle implements ApplicationListener<ApplicationReadyE
 
 	private final ObjectProvider<DrainObserver> observers;
 
-	TableflipLifecycle(TableflipUpgrader upgrader, TableflipProperties properties,
+	TableflipLifecycle(TableflipUpgrader upgrader, Takeover takeover, TableflipProperties properties,
 			ConfigurableApplicationContext context, ObjectProvider<DrainObserver> observers) {
 		this.upgrader = upgrader;
+		this.takeover = takeover;
 		this.properties = properties;
 		this.context = context;
 		this.observers = observers;
@@ -41,17 +51,36 @@ public class TableflipLifecycle implements ApplicationListener<ApplicationReadyE
 		if (event.getApplicationContext() != this.context) {
 			return;
 		}
+		// Its own thread: the before-ready steps may take seconds, and the event's other
+		// listeners should not wait for them.
+		Thread becomeReady = new Thread(this::becomeReady, "tableflip-takeover");
+		becomeReady.setDaemon(true);
+		becomeReady.start();
+	}
+
+	private void becomeReady() {
 		try {
-			this.upgrader.ready();
+			this.takeover.becomeReady();
 		}
-		catch (IOException ex) {
-			throw new UncheckedIOException("cannot tell tableflip this process is ready", ex);
+		catch (TakeoverFailedException | IOException | RuntimeException ex) {
+			logger.error("Process " + this.upgrader.pid() + " will not serve: " + ex.getMessage()
+					+ (this.upgrader.upgrader().hasParent() ? "; the old process keeps serving" : "") + "; exiting",
+					ex);
+			System.exit(SpringApplication.exit(this.context, () -> 1));
+			return;
 		}
 		String signal = this.properties.getUpgradeSignal();
 		if (!signal.equalsIgnoreCase("none")) {
 			UpgradeSignal.install(signal.toUpperCase(), () -> this.upgrader.upgradeAsync("signal"));
 		}
-		this.upgrader.handedOver().thenRun(() -> drain().start());
+		this.upgrader.handedOver().thenRun(() -> {
+			Thread handOver = new Thread(() -> {
+				this.takeover.handOver();
+				drain().start();
+			}, "tableflip-handover");
+			handOver.setDaemon(true);
+			handOver.start();
+		});
 	}
 
 	private Drain drain() {

@@ -55,6 +55,10 @@ public class TableflipProperties {
 	 */
 	private List<String> command = new ArrayList<>();
 
+	private final Takeover takeover = new Takeover();
+
+	private final Warmup warmup = new Warmup();
+
 	public boolean isEnabled() {
 		return this.enabled;
 	}
@@ -109,6 +113,146 @@ public class TableflipProperties {
 
 	public void setCommand(List<String> command) {
 		this.command = command;
+	}
+
+	public Takeover getTakeover() {
+		return this.takeover;
+	}
+
+	public Warmup getWarmup() {
+		return this.warmup;
+	}
+
+	/** How the new process takes over from the old one. */
+	public static class Takeover {
+
+		/**
+		 * How long the old process keeps accepting beside the new one once the new one is
+		 * ready, handing its keep-alive clients over little by little, while the new JVM's JIT
+		 * warms up. Zero stops accepting at once, as Go's tableflip does.
+		 */
+		private Duration overlap = Duration.ofSeconds(5);
+
+		public Duration getOverlap() {
+			return this.overlap;
+		}
+
+		public void setOverlap(Duration overlap) {
+			this.overlap = overlap;
+		}
+
+	}
+
+	/**
+	 * Requests a process sends itself, through a private loopback listener, before it is
+	 * ready.
+	 */
+	public static class Warmup {
+
+		/** Requests to send, taken in turn; none for no warm-up. */
+		private List<Request> requests = new ArrayList<>();
+
+		/** How many requests to send in all; zero to send them for the duration instead. */
+		private int count;
+
+		/** How long to send requests, when no count is set. */
+		private @Nullable Duration duration;
+
+		/** How many requests are in flight at once. */
+		private int concurrency = 2;
+
+		/** Whether an answer other than 2xx fails the warm-up, and with it the upgrade. */
+		private boolean requireSuccess = true;
+
+		public List<Request> getRequests() {
+			return this.requests;
+		}
+
+		public void setRequests(List<Request> requests) {
+			this.requests = requests;
+		}
+
+		public int getCount() {
+			return this.count;
+		}
+
+		public void setCount(int count) {
+			this.count = count;
+		}
+
+		public @Nullable Duration getDuration() {
+			return this.duration;
+		}
+
+		public void setDuration(@Nullable Duration duration) {
+			this.duration = duration;
+		}
+
+		public int getConcurrency() {
+			return this.concurrency;
+		}
+
+		public void setConcurrency(int concurrency) {
+			this.concurrency = concurrency;
+		}
+
+		public boolean isRequireSuccess() {
+			return this.requireSuccess;
+		}
+
+		public void setRequireSuccess(boolean requireSuccess) {
+			this.requireSuccess = requireSuccess;
+		}
+
+		/** One warm-up request. */
+		public static class Request {
+
+			/** HTTP method. */
+			private String method = "GET";
+
+			/** Path and query, starting with '/'. */
+			private @Nullable String path;
+
+			/** Request body; none if not set. */
+			private @Nullable String body;
+
+			/** Content type of the body. */
+			private String contentType = "application/json";
+
+			public String getMethod() {
+				return this.method;
+			}
+
+			public void setMethod(String method) {
+				this.method = method;
+			}
+
+			public @Nullable String getPath() {
+				return this.path;
+			}
+
+			public void setPath(@Nullable String path) {
+				this.path = path;
+			}
+
+			public @Nullable String getBody() {
+				return this.body;
+			}
+
+			public void setBody(@Nullable String body) {
+				this.body = body;
+			}
+
+			public String getContentType() {
+				return this.contentType;
+			}
+
+			public void setContentType(String contentType) {
+				this.contentType = contentType;
+			}
+
+		}
+
 	}
 
 }

@@ -3,7 +3,9 @@ package dev.tableflip.spring.boot.tomcat;
 import java.nio.channels.ServerSocketChannel;
 import java.util.concurrent.CompletionStage;
 
+import dev.tableflip.spring.boot.KeepAlive;
 import org.apache.coyote.http11.Http11NioProtocol;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Tomcat's HTTP/1.1 NIO protocol (HTTP/2 and TLS included, configured as usual) on a
@@ -12,15 +14,26 @@ import org.apache.coyote.http11.Http11NioProtocol;
  */
 public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 
+	private volatile @Nullable KeepAlive keepAlive;
+
 	public TableflipHttp11NioProtocol() {
 		super(new AdoptingNioEndpoint());
 	}
 
 	/**
-	 * Accept from this listener instead of binding one, once {@code acceptGate} completes.
+	 * Accept from this listener instead of binding one, once {@code acceptGate} completes, and
+	 * keep connections alive as {@code keepAlive} says.
 	 */
-	public void adopt(ServerSocketChannel listener, CompletionStage<Void> acceptGate) {
+	public void adopt(ServerSocketChannel listener, CompletionStage<Void> acceptGate, KeepAlive keepAlive) {
 		((AdoptingNioEndpoint) getEndpoint()).adopt(listener, acceptGate);
+		this.keepAlive = keepAlive;
+	}
+
+	/** Tomcat asks for each request: 1 ends the connection with this response. */
+	@Override
+	public int getMaxKeepAliveRequests() {
+		KeepAlive keepAlive = this.keepAlive;
+		return (keepAlive != null && keepAlive.endsConnection()) ? 1 : super.getMaxKeepAliveRequests();
 	}
 
 	/** Whether a listener was adopted. */

@@ -2,10 +2,7 @@ package dev.tableflip.spring.boot.tomcat;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 
-import dev.tableflip.spring.boot.DrainParticipant;
 import dev.tableflip.spring.boot.TableflipUpgrader;
 import org.apache.commons.logging.Log;
 import org.apache.commons.logging.LogFactory;
@@ -15,21 +12,18 @@ import org.springframework.boot.web.server.WebServerFactoryCustomizer;
 import org.springframework.core.Ordered;
 
 /**
- * Makes Tomcat accept from the listener tableflip gives it, and takes part in the drain:
- * every response after an upgrade says {@code Connection: close}.
+ * Makes Tomcat accept from the listener tableflip gives it, and keep connections alive only
+ * while tableflip's {@link dev.tableflip.spring.boot.KeepAlive} says so. It stops accepting
+ * when the drain closes the registry's copy of the listener.
  */
-public class TomcatListenerAdoption
-		implements WebServerFactoryCustomizer<TomcatWebServerFactory>, DrainParticipant, Ordered {
+public class TomcatListenerAdoption implements WebServerFactoryCustomizer<TomcatWebServerFactory>, Ordered {
 
 	private static final Log logger = LogFactory.getLog(TomcatListenerAdoption.class);
 
 	private final TableflipUpgrader upgrader;
 
-	private final List<TableflipHttp11NioProtocol> protocols = new CopyOnWriteArrayList<>();
-
 	public TomcatListenerAdoption(TableflipUpgrader upgrader) {
 		this.upgrader = upgrader;
-		upgrader.participate(this);
 	}
 
 	@Override
@@ -44,8 +38,7 @@ public class TomcatListenerAdoption
 		factory.setProtocol(TableflipHttp11NioProtocol.class.getName());
 		factory.addProtocolHandlerCustomizers((handler) -> {
 			if (handler instanceof TableflipHttp11NioProtocol adopting && !adopting.hasListener()) {
-				adopting.adopt(listener(factory), this.upgrader.acceptGate());
-				this.protocols.add(adopting);
+				adopting.adopt(listener(factory), this.upgrader.acceptGate(), this.upgrader.keepAlive());
 			}
 		});
 		if (!factory.getAdditionalConnectors().isEmpty()) {
@@ -62,12 +55,6 @@ public class TomcatListenerAdoption
 		catch (IOException ex) {
 			throw new UncheckedIOException(ex);
 		}
-	}
-
-	@Override
-	public void endKeepAlive() {
-		// Tomcat reads this for each request: every later response closes its connection.
-		this.protocols.forEach((protocol) -> protocol.setMaxKeepAliveRequests(1));
 	}
 
 	@Override

@@ -1,7 +1,13 @@
 package dev.tableflip.spring.boot.it;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+
+import jakarta.annotation.PreDestroy;
 
 import reactor.core.publisher.Mono;
 
@@ -10,6 +16,7 @@ import org.springframework.boot.ApplicationArguments;
 import org.springframework.boot.ApplicationRunner;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
@@ -18,7 +25,10 @@ import org.springframework.web.bind.annotation.RestController;
  * The application the integration tests start as a real process: servlet (Tomcat) by
  * default, reactive (Reactor Netty) with {@code --spring.main.web-application-type=reactive}.
  * {@code -Dit.fail-if-child=true} makes a process started by an upgrade fail during refresh,
- * {@code -Dit.fail-after-start-if-child=true} after its web server started.
+ * {@code -Dit.fail-after-start-if-child=true} after its web server started,
+ * {@code -Dit.fail-warmup-if-child=true} answers 500 on {@code /warm} in such a process.
+ * {@code /warm} counts its requests; {@code --it.record-dir=DIR} makes each process write
+ * that count to {@code DIR/warm-<pid>} when it shuts down.
  */
 @SpringBootApplication
 @RestController
@@ -32,6 +42,30 @@ public class UpgradableApplication {
 	@GetMapping("/")
 	Map<String, Object> pid() {
 		return Map.of("pid", this.pid, "greeting", this.greeting);
+	}
+
+	private final AtomicLong warmHits = new AtomicLong();
+
+	@Value("${it.record-dir:}")
+	private String recordDirectory;
+
+	@GetMapping("/warm")
+	ResponseEntity<Map<String, Object>> warm() {
+		this.warmHits.incrementAndGet();
+		boolean fail = Boolean.getBoolean("it.fail-warmup-if-child") && System.getenv("TABLEFLIP_HANDOFF_SOCKET") != null;
+		return ResponseEntity.status(fail ? 500 : 200).body(Map.of("pid", this.pid));
+	}
+
+	@GetMapping("/warm-hits")
+	Map<String, Object> warmHits() {
+		return Map.of("pid", this.pid, "warmHits", this.warmHits.get());
+	}
+
+	@PreDestroy
+	void recordWarmHits() throws IOException {
+		if (!this.recordDirectory.isEmpty()) {
+			Files.writeString(Path.of(this.recordDirectory, "warm-" + this.pid), Long.toString(this.warmHits.get()));
+		}
 	}
 
 	@GetMapping("/slow")

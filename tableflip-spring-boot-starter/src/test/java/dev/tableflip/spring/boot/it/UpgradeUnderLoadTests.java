@@ -1,11 +1,14 @@
 package dev.tableflip.spring.boot.it;
 
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -167,26 +170,94 @@ abstract class UpgradeUnderLoadTests {
 	}
 
 	@Test
+	void duringTheOverlapBothProcessesAnswerAndAfterItOnlyTheNewOne() throws Exception {
+		long old = start(List.of(), arguments("--tableflip.takeover.overlap=4s"));
+		InetSocketAddress address = ApplicationProcesses.address(this.port);
+		try (HttpLoad load = new HttpLoad(address, "/", 4, 2)) {
+			Thread.sleep(500);
+			HttpLoad.Response response = HttpLoad.request(address, "POST", "/actuator/tableflip/upgrade");
+			assertThat(response.status()).as(response + "\n" + this.processes.output()).isEqualTo(200);
+			long current = Long.parseLong(response.body().replaceAll(".*\"childPid\":(\\d+).*", "$1"));
+			this.processes.track(current);
+
+			Set<Long> duringOverlap = new HashSet<>();
+			boolean oldSaidOverlapping = false;
+			long windowEnds = System.nanoTime() + Duration.ofMillis(2500).toNanos();
+			while (System.nanoTime() < windowEnds) {
+				HttpLoad.Response status = HttpLoad.get(address, "/actuator/tableflip");
+				duringOverlap.add(HttpLoad.pidOf(status));
+				oldSaidOverlapping |= status.body().contains("\"pid\":" + old)
+						&& status.body().contains("\"state\":\"overlapping\"");
+			}
+			assertThat(duringOverlap).as("pids answering during the overlap").containsExactlyInAnyOrder(old, current);
+			assertThat(oldSaidOverlapping).as("the old process reports the overlap").isTrue();
+
+			this.processes.awaitGone(old, WAIT);
+			Set<Long> after = new HashSet<>();
+			for (int i = 0; i < 50; i++) {
+				after.add(HttpLoad.pidOf(HttpLoad.get(address, "/")));
+			}
+			assertThat(after).as("pids answering after the overlap").containsExactly(current);
+			load.close();
+			System.out.println(getClass().getSimpleName() + ", upgrade with overlap: " + load.summary());
+			assertThat(load.failed()).as(load.summary() + "\n" + this.processes.output()).isZero();
+		}
+	}
+
+	@Test
+	void warmupRequestsReachOnlyTheNewProcess() throws Exception {
+		Path records = Files.createDirectories(this.directory.resolve("records"));
+		long old = start(List.of(), arguments("--tableflip.warmup.requests[0].path=/warm",
+				"--tableflip.warmup.count=300", "--it.record-dir=" + records));
+		InetSocketAddress address = ApplicationProcesses.address(this.port);
+		assertThat(HttpLoad.get(address, "/warm-hits").body()).as("the first process warms up too")
+			.contains("\"warmHits\":300");
+		try (HttpLoad load = new HttpLoad(address, "/", 4, 2)) {
+			ApplicationProcesses.signal("HUP", old);
+			long current = this.processes.awaitServedBy(this.port, (pid) -> pid != old, WAIT);
+			this.processes.track(current);
+			this.processes.awaitGone(old, WAIT);
+			load.close();
+			assertThat(load.failed()).as(load.summary() + "\n" + this.processes.output()).isZero();
+			assertThat(HttpLoad.get(address, "/warm-hits").body()).contains("\"warmHits\":300");
+			assertThat(Files.readString(records.resolve("warm-" + old)))
+				.as("the old process saw only its own warm-up, none of the new one's").isEqualTo("300");
+		}
+		HttpLoad.Response status = HttpLoad.get(address, "/actuator/tableflip");
+		assertThat(status.body()).doesNotContain("\"step\"").contains("\"state\":\"ready\"");
+	}
+
+	@Test
+	void newVersionWhoseWarmupFailsLeavesTheOldOneServing() throws Exception {
+		failedUpgradeUnderLoadLosesNothing(List.of("-Dit.fail-warmup-if-child=true"),
+				List.of("--tableflip.warmup.requests[0].path=/warm", "--tableflip.warmup.count=50"),
+				"\"reason\":\"CHILD_FAILED\"", "warm-up failed: GET /warm answered 500");
+	}
+
+	@Test
 	void newVersionThatFailsDuringRefreshLeavesTheOldOneServing() throws Exception {
-		failedUpgradeUnderLoadLosesNothing("-Dit.fail-if-child=true");
+		failedUpgradeUnderLoadLosesNothing(List.of("-Dit.fail-if-child=true"), List.of(),
+				"\"reason\":\"CHILD_EXITED\"", "\"exitCode\":1");
 	}
 
 	@Test
 	void newVersionThatFailsAfterItsServerStartedTookNoConnectionWithIt() throws Exception {
-		failedUpgradeUnderLoadLosesNothing("-Dit.fail-after-start-if-child=true");
+		failedUpgradeUnderLoadLosesNothing(List.of("-Dit.fail-after-start-if-child=true"), List.of(),
+				"\"reason\":\"CHILD_EXITED\"", "\"exitCode\":1");
 	}
 
-	private void failedUpgradeUnderLoadLosesNothing(String failure) throws Exception {
-		long old = start(List.of(failure), arguments());
+	private void failedUpgradeUnderLoadLosesNothing(List<String> failure, List<String> arguments, String... expected)
+			throws Exception {
+		long old = start(failure, arguments(arguments.toArray(String[]::new)));
 		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 4, 2)) {
 			Thread.sleep(500);
 			HttpLoad.Response response = HttpLoad.request(ApplicationProcesses.address(this.port), "POST",
 					"/actuator/tableflip/upgrade");
 			assertThat(response.status()).as(response.toString()).isEqualTo(503);
-			assertThat(response.body()).contains("\"reason\":\"CHILD_EXITED\"").contains("\"exitCode\":1");
+			assertThat(response.body()).contains(expected);
 			Thread.sleep(500);
 			load.close();
-			System.out.println(getClass().getSimpleName() + ", failed upgrade (" + failure + "): " + load.summary());
+			System.out.println(getClass().getSimpleName() + ", failed upgrade " + failure + ": " + load.summary());
 			assertThat(load.failed()).as(load.summary() + "\n" + this.processes.output()).isZero();
 			assertThat(load.pids()).containsExactly(old);
 		}

@@ -8,8 +8,9 @@ import org.springframework.web.server.WebFilter;
 import org.springframework.web.server.WebFilterChain;
 
 /**
- * While the process drains after an upgrade, answers every request with
- * {@code Connection: close}, so keep-alive clients reconnect, to the new process, instead of
+ * Answers with {@code Connection: close} when tableflip says the connection should end: for
+ * a growing share of responses during the overlap after an upgrade, for all of them while the
+ * old process drains. Keep-alive clients then reconnect, to the new process, instead of
  * sending their next request on a connection that is about to close.
  */
 public class ConnectionCloseWebFilter implements WebFilter {
@@ -23,7 +24,7 @@ public class ConnectionCloseWebFilter implements WebFilter {
 	@Override
 	public Mono<Void> filter(ServerWebExchange exchange, WebFilterChain chain) {
 		exchange.getResponse().beforeCommit(() -> {
-			if (this.adoption.isDraining()) {
+			if (this.adoption.endsConnection()) {
 				exchange.getResponse().getHeaders().set(HttpHeaders.CONNECTION, "close");
 			}
 			return Mono.empty();

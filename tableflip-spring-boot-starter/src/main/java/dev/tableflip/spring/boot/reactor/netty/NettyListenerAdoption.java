@@ -22,7 +22,8 @@ import org.springframework.http.client.ReactorResourceFactory;
 
 /**
  * Makes Reactor Netty serve on the listener tableflip gives it, and takes part in the drain:
- * its server channel stops accepting, and every later response says {@code Connection: close}.
+ * its server channel stops accepting. Responses say {@code Connection: close} when tableflip's
+ * {@link dev.tableflip.spring.boot.KeepAlive} says so ({@link ConnectionCloseWebFilter}).
  */
 public class NettyListenerAdoption
 		implements WebServerFactoryCustomizer<NettyReactiveWebServerFactory>, DrainParticipant, Ordered {
@@ -32,8 +33,6 @@ public class NettyListenerAdoption
 	private final @Nullable ReactorResourceFactory resourceFactory;
 
 	private final List<Channel> serverChannels = new CopyOnWriteArrayList<>();
-
-	private volatile boolean draining;
 
 	public NettyListenerAdoption(TableflipUpgrader upgrader, @Nullable ReactorResourceFactory resourceFactory) {
 		this.upgrader = upgrader;
@@ -65,14 +64,9 @@ public class NettyListenerAdoption
 		return new AdoptingLoopResources(delegate, listener, this.serverChannels::add, this.upgrader.acceptGate());
 	}
 
-	/** Whether responses should end their connection: this process is draining. */
-	public boolean isDraining() {
-		return this.draining;
-	}
-
-	@Override
-	public void endKeepAlive() {
-		this.draining = true;
+	/** Whether the response about to be written should end its connection. */
+	public boolean endsConnection() {
+		return this.upgrader.keepAlive().endsConnection();
 	}
 
 	/**

@@ -4,6 +4,7 @@ import dev.tableflip.spring.boot.TableflipUpgrader;
 import dev.tableflip.spring.boot.autoconfigure.TableflipAutoConfiguration;
 import dev.tableflip.spring.boot.reactor.netty.ConnectionCloseWebFilter;
 import dev.tableflip.spring.boot.reactor.netty.NettyListenerAdoption;
+import dev.tableflip.spring.boot.reactor.netty.NettyWarmupListener;
 import reactor.netty.http.server.HttpServer;
 
 import org.springframework.beans.factory.ObjectProvider;
@@ -14,11 +15,13 @@ import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean
 import org.springframework.boot.autoconfigure.condition.ConditionalOnWebApplication;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnWebApplication.Type;
 import org.springframework.boot.reactor.netty.NettyReactiveWebServerFactory;
+import org.springframework.context.ApplicationContext;
 import org.springframework.context.annotation.Bean;
 import org.springframework.http.client.ReactorResourceFactory;
 
 /**
- * Reactor Netty (WebFlux) serves on the listener tableflip hands over.
+ * Reactor Netty (WebFlux) serves on the listener tableflip hands over, and on a private
+ * listener for the warm-up.
  */
 @AutoConfiguration(after = TableflipAutoConfiguration.class)
 @ConditionalOnClass({ HttpServer.class, NettyReactiveWebServerFactory.class })
@@ -37,6 +40,11 @@ public final class TableflipReactorNettyAutoConfiguration {
 	@ConditionalOnMissingBean
 	ConnectionCloseWebFilter tableflipConnectionCloseWebFilter(NettyListenerAdoption adoption) {
 		return new ConnectionCloseWebFilter(adoption);
+	}
+
+	@Bean
+	NettyWarmupListener tableflipNettyWarmupListener(ApplicationContext context) {
+		return new NettyWarmupListener(context);
 	}
 
 }

@@ -1,0 +1,181 @@
+package dev.tableflip.spring.boot.warmup;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpRequest.BodyPublishers;
+import java.net.http.HttpResponse.BodyHandlers;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
+
+import dev.tableflip.spring.boot.TakeoverStep;
+import org.apache.commons.logging.Log;
+import org.apache.commons.logging.LogFactory;
+import org.jspecify.annotations.Nullable;
+
+import org.springframework.core.Ordered;
+
+/**
+ * The new process exercises itself before it is ready, so that its JIT has compiled the hot
+ * paths before it takes traffic: it sends the configured requests, a number of them or for a
+ * while, to its own server through a private loopback listener that is closed again before
+ * the process is ready. A request that fails, or (if required) answers other than 2xx, fails
+ * the warm-up, and with it the upgrade.
+ */
+public final class Warmup implements TakeoverStep, Ordered {
+
+	private static final Log logger = LogFactory.getLog(Warmup.class);
+
+	private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(30);
+
+	private final Supplier<WarmupListener> listener;
+
+	private final List<WarmupRequest> requests;
+
+	private final long count;
+
+	private final @Nullable Duration duration;
+
+	private final int concurrency;
+
+	private final boolean requireSuccess;
+
+	/**
+	 * @param listener the private listener of the running server, looked up when the warm-up runs
+	 * @param count how many requests to send in all, or 0 to send them for {@code duration}
+	 * @param duration how long to send requests when {@code count} is 0
+	 */
+	public Warmup(Supplier<WarmupListener> listener, List<WarmupRequest> requests, long count, @Nullable Duration duration,
+			int concurrency, boolean requireSuccess) {
+		if (requests.isEmpty() || concurrency < 1 || (count <= 0 && duration == null)) {
+			throw new IllegalArgumentException("a warm-up needs requests, a count or a duration, and a concurrency");
+		}
+		this.listener = listener;
+		this.requests = List.copyOf(requests);
+		this.count = count;
+		this.duration = duration;
+		this.concurrency = concurrency;
+		this.requireSuccess = requireSuccess;
+	}
+
+	@Override
+	public Phase phase() {
+		return Phase.BEFORE_READY;
+	}
+
+	@Override
+	public String name() {
+		return "warm-up";
+	}
+
+	@Override
+	public void run() throws Exception {
+		WarmupListener listener = this.listener.get();
+		InetSocketAddress address = listener.open();
+		ExecutorService workers = Executors.newFixedThreadPool(this.concurrency, daemon("tableflip-warmup"));
+		ExecutorService clientThreads = Executors.newCachedThreadPool(daemon("tableflip-warmup-client"));
+		HttpClient client = HttpClient.newBuilder()
+			.version(HttpClient.Version.HTTP_1_1)
+			.connectTimeout(Duration.ofSeconds(5))
+			.executor(clientThreads)
+			.build();
+		try {
+			send(client, workers, "http://" + address.getAddress().getHostAddress() + ":" + address.getPort());
+		}
+		finally {
+			workers.shutdownNow();
+			if (client instanceof AutoCloseable closeable) { // JDK 21 and later; before, it goes with the garbage
+				closeable.close();
+			}
+			clientThreads.shutdownNow();
+			listener.close();
+		}
+	}
+
+	private void send(HttpClient client, ExecutorService workers, String base) throws Exception {
+		long started = System.nanoTime();
+		long deadline = (this.duration != null) ? started + this.duration.toNanos() : Long.MAX_VALUE;
+		AtomicLong issued = new AtomicLong();
+		AtomicLong answered = new AtomicLong();
+		AtomicReference<String> failure = new AtomicReference<>();
+		Runnable worker = () -> {
+			while (failure.get() == null && !Thread.currentThread().isInterrupted()) {
+				long n = issued.getAndIncrement();
+				if ((this.count > 0 && n >= this.count) || System.nanoTime() >= deadline) {
+					return;
+				}
+				WarmupRequest request = this.requests.get((int) (n % this.requests.size()));
+				String problem = send(client, base, request);
+				if (problem != null) {
+					failure.compareAndSet(null, problem + " (after " + answered.get() + " answered requests)");
+					return;
+				}
+				answered.incrementAndGet();
+			}
+		};
+		List<Future<?>> running = new ArrayList<>();
+		for (int i = 0; i < this.concurrency; i++) {
+			running.add(workers.submit(worker));
+		}
+		for (Future<?> future : running) {
+			future.get();
+		}
+		if (failure.get() != null) {
+			throw new IllegalStateException(failure.get());
+		}
+		long millis = (System.nanoTime() - started) / 1_000_000;
+		logger.info("Warm-up sent " + answered.get() + " requests in " + millis + " ms, " + this.concurrency
+				+ " at a time: " + this.requests);
+	}
+
+	/** Sends one request; what went wrong, or {@code null}. */
+	private @Nullable String send(HttpClient client, String base, WarmupRequest request) {
+		HttpRequest.Builder builder = HttpRequest.newBuilder(URI.create(base + request.path()))
+			.timeout(REQUEST_TIMEOUT);
+		if (request.body() != null) {
+			builder.header("Content-Type", request.contentType())
+				.method(request.method(), BodyPublishers.ofString(request.body()));
+		}
+		else {
+			builder.method(request.method(), BodyPublishers.noBody());
+		}
+		try {
+			int status = client.send(builder.build(), BodyHandlers.discarding()).statusCode();
+			if (this.requireSuccess && (status < 200 || status > 299)) {
+				return request + " answered " + status;
+			}
+			return null;
+		}
+		catch (IOException ex) {
+			return request + " failed: " + ex;
+		}
+		catch (InterruptedException ex) {
+			Thread.currentThread().interrupt();
+			return request + " was interrupted";
+		}
+	}
+
+	private static ThreadFactory daemon(String name) {
+		return (task) -> {
+			Thread thread = new Thread(task, name);
+			thread.setDaemon(true);
+			return thread;
+		};
+	}
+
+	@Override
+	public int getOrder() {
+		return 0;
+	}
+
+}
