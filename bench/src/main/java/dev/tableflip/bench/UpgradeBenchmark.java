@@ -78,6 +78,10 @@ public final class UpgradeBenchmark {
 	}
 
 	public static void main(String[] args) throws Exception {
+		if (args.length > 0 && args[0].equals("takeover")) {
+			TakeoverBenchmark.main(java.util.Arrays.copyOfRange(args, 1, args.length));
+			return;
+		}
 		Map<String, String> options = new LinkedHashMap<>();
 		for (int i = 0; i + 1 < args.length; i += 2) {
 			options.put(args[i].replaceFirst("^--", ""), args[i + 1]);
@@ -283,16 +287,12 @@ public final class UpgradeBenchmark {
 	 */
 	static String aotCache(Path java, Path jar, int upgrades, Path work) throws Exception {
 		Path directory = Files.createTempDirectory(work, "aot");
-		Path extracted = directory.resolve("app");
-		Path cache = directory.resolve("app.aot");
-		run(List.of(java.toString(), "-Djarmode=tools", "-jar", jar.toString(), "extract", "--destination",
-				extracted.toString()));
-		Path thin = extracted.resolve(jar.getFileName());
-		run(List.of(java.toString(), "-XX:AOTCacheOutput=" + cache, "-Dspring.context.exit=onRefresh", "-jar",
-				thin.toString(), "--server.port=0", "--management.server.port=-1", "--logging.level.root=warn"));
-		if (!Files.exists(cache)) {
-			return "## JDK 25 AOT cache\n\nThe training run produced no cache at " + cache + ".\n";
+		List<String> aot = aotLauncher(java, jar, directory);
+		if (aot == null) {
+			return "## JDK 25 AOT cache\n\nThe training run produced no cache in " + directory + ".\n";
 		}
+		Path cache = directory.resolve("app.aot");
+		Path thin = directory.resolve("app").resolve(jar.getFileName());
 		Map<String, List<String>> launchers = new LinkedHashMap<>();
 		launchers.put("fat jar", List.of(java.toString(), "-jar", jar.toString()));
 		launchers.put("extracted", List.of(java.toString(), "-jar", thin.toString()));
@@ -322,6 +322,21 @@ public final class UpgradeBenchmark {
 				.append(upgrade).append('\n');
 		}
 		return table.toString();
+	}
+
+	/**
+	 * Extracts the jar into {@code directory} and trains an AOT cache on it; the command that
+	 * starts the extracted jar with the cache, or {@code null} if training produced none.
+	 */
+	static List<String> aotLauncher(Path java, Path jar, Path directory) throws Exception {
+		Path extracted = directory.resolve("app");
+		Path cache = directory.resolve("app.aot");
+		run(List.of(java.toString(), "-Djarmode=tools", "-jar", jar.toString(), "extract", "--destination",
+				extracted.toString()));
+		Path thin = extracted.resolve(jar.getFileName());
+		run(List.of(java.toString(), "-XX:AOTCacheOutput=" + cache, "-Dspring.context.exit=onRefresh", "-jar",
+				thin.toString(), "--server.port=0", "--management.server.port=-1", "--logging.level.root=warn"));
+		return Files.exists(cache) ? List.of(java.toString(), "-XX:AOTCache=" + cache, "-jar", thin.toString()) : null;
 	}
 
 	/** Milliseconds from the process's start to its first 200, on an idle machine. */
@@ -443,7 +458,7 @@ public final class UpgradeBenchmark {
 		return (System.nanoTime() - nanos) / 1_000_000;
 	}
 
-	private static String java() {
+	static String java() {
 		return Path.of(System.getProperty("java.home"), "bin", "java").toString();
 	}
 

@@ -164,7 +164,8 @@ public final class HttpLoad implements AutoCloseable {
 		}
 	}
 
-	private static Socket connect(InetSocketAddress address) throws IOException {
+	/** A connection with the timeouts and options the load uses. */
+	public static Socket connect(InetSocketAddress address) throws IOException {
 		Socket socket = new Socket();
 		socket.connect(address, 5_000);
 		socket.setSoTimeout(30_000);
@@ -172,7 +173,8 @@ public final class HttpLoad implements AutoCloseable {
 		return socket;
 	}
 
-	private static Response exchange(Socket socket, String path, boolean close) throws IOException {
+	/** Sends a GET on {@code socket} and reads the response; {@code close} asks the server to close after it. */
+	public static Response exchange(Socket socket, String path, boolean close) throws IOException {
 		OutputStream out = socket.getOutputStream();
 		out.write(("GET " + path + " HTTP/1.1\r\nHost: localhost\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n")
 			.getBytes(StandardCharsets.US_ASCII));

@@ -1,44 +1,60 @@
 package dev.tableflip.spring.boot;
 
 import java.time.Duration;
+import java.util.Collections;
+import java.util.Map;
+import java.util.WeakHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Whether a response should end its connection, asked by the servers for every response. In
- * the old process, during the overlap, more and more responses do (from none at its start to
- * all at its end), so keep-alive clients move over to the new process little by little instead
- * of all at once; while it drains, every response does.
+ * the old process, during the overlap, each connection is given a moment, spread evenly over
+ * what is left of the overlap, after which its next response ends it; so the keep-alive
+ * clients move over to the new process a few at a time instead of all at once, whatever their
+ * request rate. While the process drains, every response ends its connection.
  */
 public final class KeepAlive {
 
-	private volatile long rampStart;
+	/** When each connection seen during the overlap ends, by the server's connection object. */
+	private final Map<Object, Long> deadlines = Collections.synchronizedMap(new WeakHashMap<>());
 
-	private volatile long rampNanos;
+	private volatile long rampEnd;
+
+	private volatile boolean ramping;
 
 	private volatile boolean ending;
 
-	/** Whether the response about to be written should say {@code Connection: close}. */
-	public boolean endsConnection() {
+	/**
+	 * Whether the response about to be written on {@code connection} should say
+	 * {@code Connection: close}.
+	 * @param connection what identifies the connection to the server (its socket wrapper or
+	 * channel), held weakly
+	 */
+	public boolean endsConnection(Object connection) {
 		if (this.ending) {
 			return true;
 		}
-		long nanos = this.rampNanos;
-		if (nanos == 0) {
+		if (!this.ramping) {
 			return false;
 		}
-		double share = (double) (System.nanoTime() - this.rampStart) / nanos;
-		return ThreadLocalRandom.current().nextDouble() < share;
+		long now = System.nanoTime();
+		long end = this.rampEnd;
+		long deadline = this.deadlines.computeIfAbsent(connection,
+				(key) -> now + (long) (ThreadLocalRandom.current().nextDouble() * Math.max(0, end - now)));
+		return now >= deadline;
 	}
 
-	/** From now on, a growing share of responses ends its connection: all of them after {@code over}. */
+	/** From now on, connections end one after another, all of them within {@code over}. */
 	void rampDown(Duration over) {
-		this.rampStart = System.nanoTime();
-		this.rampNanos = Math.max(1, over.toNanos());
+		this.deadlines.clear();
+		this.rampEnd = System.nanoTime() + over.toNanos();
+		this.ramping = true;
 	}
 
 	/** From now on, every response ends its connection. */
 	void end() {
 		this.ending = true;
+		this.deadlines.clear();
 	}
 
 }

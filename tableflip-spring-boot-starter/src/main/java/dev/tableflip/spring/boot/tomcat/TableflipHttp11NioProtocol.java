@@ -3,8 +3,14 @@ package dev.tableflip.spring.boot.tomcat;
 import java.nio.channels.ServerSocketChannel;
 import java.util.concurrent.CompletionStage;
 
+import java.io.IOException;
+
 import dev.tableflip.spring.boot.KeepAlive;
+import org.apache.coyote.Processor;
 import org.apache.coyote.http11.Http11NioProtocol;
+import org.apache.coyote.http11.Http11Processor;
+import org.apache.tomcat.util.net.AbstractEndpoint.Handler.SocketState;
+import org.apache.tomcat.util.net.SocketWrapperBase;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -13,6 +19,9 @@ import org.jspecify.annotations.Nullable;
  * {@code TomcatWebServerFactory#setProtocol(String)}.
  */
 public class TableflipHttp11NioProtocol extends Http11NioProtocol {
+
+	/** The connection the current thread serves, for the keep-alive decision. */
+	private static final ThreadLocal<SocketWrapperBase<?>> connection = new ThreadLocal<>();
 
 	private volatile @Nullable KeepAlive keepAlive;
 
@@ -33,7 +42,27 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 	@Override
 	public int getMaxKeepAliveRequests() {
 		KeepAlive keepAlive = this.keepAlive;
-		return (keepAlive != null && keepAlive.endsConnection()) ? 1 : super.getMaxKeepAliveRequests();
+		SocketWrapperBase<?> current = connection.get();
+		return (keepAlive != null && current != null && keepAlive.endsConnection(current)) ? 1
+				: super.getMaxKeepAliveRequests();
+	}
+
+	@Override
+	protected Processor createProcessor() {
+		return new Http11Processor(this, getAdapter()) {
+
+			@Override
+			public SocketState service(SocketWrapperBase<?> socketWrapper) throws IOException {
+				connection.set(socketWrapper);
+				try {
+					return super.service(socketWrapper);
+				}
+				finally {
+					connection.remove();
+				}
+			}
+
+		};
 	}
 
 	/** Whether a listener was adopted. */

@@ -2,6 +2,8 @@ package dev.tableflip.spring.boot.autoconfigure;
 
 import dev.tableflip.Upgrader;
 import dev.tableflip.spring.boot.TableflipUpgrader;
+import dev.tableflip.spring.boot.Takeover;
+import dev.tableflip.spring.boot.TakeoverStep;
 import dev.tableflip.spring.boot.actuate.TableflipEndpoint;
 import dev.tableflip.spring.boot.actuate.TableflipHealthIndicator;
 import dev.tableflip.spring.boot.actuate.TableflipMetrics;
@@ -67,6 +69,50 @@ class TableflipAutoConfigurationTests {
 		this.runner.run((first) -> this.runner.run((second) -> assertThat(
 				second.getBean(TableflipUpgrader.class).upgrader())
 			.isSameAs(first.getBean(TableflipUpgrader.class).upgrader())));
+	}
+
+	@Test
+	void takeoverHasTheOverlapByDefaultAndTheWarmupWhenRequestsAreConfigured() {
+		this.runner.run((context) -> assertThat(context.getBean(Takeover.class).steps()).extracting(TakeoverStep::name)
+			.containsExactly("overlap"));
+		this.runner
+			.withPropertyValues("tableflip.takeover.overlap=0s", "tableflip.warmup.requests[0].path=/orders",
+					"tableflip.warmup.count=10")
+			.run((context) -> assertThat(context.getBean(Takeover.class).steps()).extracting(TakeoverStep::name)
+				.containsExactly("warm-up"));
+	}
+
+	@Test
+	void takeoverStepBeansJoinTheBuiltInOnes() {
+		this.runner.withUserConfiguration(CustomStepConfiguration.class)
+			.run((context) -> assertThat(context.getBean(Takeover.class).steps()).extracting(TakeoverStep::name)
+				.containsExactly("custom", "overlap"));
+	}
+
+	@Test
+	void invalidTakeoverPropertiesFailStartUpNamingTheProperty() {
+		assertInvalid("tableflip.takeover.overlap", "tableflip.takeover.overlap=-1s");
+		assertInvalid("tableflip.warmup.requests", "tableflip.warmup.count=10");
+		assertInvalid("tableflip.warmup.count", "tableflip.warmup.requests[0].path=/");
+		assertInvalid("tableflip.warmup.count", "tableflip.warmup.requests[0].path=/", "tableflip.warmup.count=5",
+				"tableflip.warmup.duration=2s");
+		assertInvalid("tableflip.warmup.duration", "tableflip.warmup.requests[0].path=/",
+				"tableflip.warmup.duration=90s");
+		assertInvalid("tableflip.warmup.concurrency", "tableflip.warmup.requests[0].path=/",
+				"tableflip.warmup.count=5", "tableflip.warmup.concurrency=0");
+		assertInvalid("tableflip.warmup.requests[0].path", "tableflip.warmup.requests[0].path=orders",
+				"tableflip.warmup.count=5");
+		assertInvalid("tableflip.warmup.requests[0].method", "tableflip.warmup.requests[0].path=/",
+				"tableflip.warmup.requests[0].method=GET /", "tableflip.warmup.count=5");
+	}
+
+	private void assertInvalid(String property, String... values) {
+		this.runner.withPropertyValues(values)
+			.run((context) -> assertThat(context).hasFailed()
+				.getFailure()
+				.rootCause()
+				.isInstanceOf(InvalidConfigurationPropertyValueException.class)
+				.hasMessageContaining(property));
 	}
 
 	@Test
@@ -152,6 +198,32 @@ class TableflipAutoConfigurationTests {
 		@Bean
 		TableflipUpgrader stubUpgrader() {
 			return new TableflipUpgrader(Upgrader.stub());
+		}
+
+	}
+
+	@Configuration(proxyBeanMethods = false)
+	static class CustomStepConfiguration {
+
+		@Bean
+		TakeoverStep customStep() {
+			return new TakeoverStep() {
+
+				@Override
+				public Phase phase() {
+					return Phase.BEFORE_READY;
+				}
+
+				@Override
+				public String name() {
+					return "custom";
+				}
+
+				@Override
+				public void run() {
+				}
+
+			};
 		}
 
 	}

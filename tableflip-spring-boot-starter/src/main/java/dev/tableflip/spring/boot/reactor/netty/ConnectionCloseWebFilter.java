@@ -1,8 +1,10 @@
 package dev.tableflip.spring.boot.reactor.netty;
 
 import reactor.core.publisher.Mono;
+import reactor.netty.Connection;
 
 import org.springframework.http.HttpHeaders;
+import org.springframework.http.server.reactive.AbstractServerHttpRequest;
 import org.springframework.web.server.ServerWebExchange;
 import org.springframework.web.server.WebFilter;
 import org.springframework.web.server.WebFilterChain;
@@ -24,12 +26,21 @@ public class ConnectionCloseWebFilter implements WebFilter {
 	@Override
 	public Mono<Void> filter(ServerWebExchange exchange, WebFilterChain chain) {
 		exchange.getResponse().beforeCommit(() -> {
-			if (this.adoption.endsConnection()) {
+			if (this.adoption.endsConnection(connection(exchange))) {
 				exchange.getResponse().getHeaders().set(HttpHeaders.CONNECTION, "close");
 			}
 			return Mono.empty();
 		});
 		return chain.filter(exchange);
+	}
+
+	/** The Netty channel of the exchange, or the exchange itself if it has none. */
+	private static Object connection(ServerWebExchange exchange) {
+		if (exchange.getRequest() instanceof AbstractServerHttpRequest request
+				&& request.getNativeRequest() instanceof Connection connection) {
+			return connection.channel();
+		}
+		return exchange;
 	}
 
 }

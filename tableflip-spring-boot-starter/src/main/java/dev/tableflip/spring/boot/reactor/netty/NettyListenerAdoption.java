@@ -64,9 +64,9 @@ public class NettyListenerAdoption
 		return new AdoptingLoopResources(delegate, listener, this.serverChannels::add, this.upgrader.acceptGate());
 	}
 
-	/** Whether the response about to be written should end its connection. */
-	public boolean endsConnection() {
-		return this.upgrader.keepAlive().endsConnection();
+	/** Whether the response about to be written on {@code connection} should end it. */
+	public boolean endsConnection(Object connection) {
+		return this.upgrader.keepAlive().endsConnection(connection);
 	}
 
 	/**

@@ -1,0 +1,406 @@
+package dev.tableflip.bench;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import dev.tableflip.testsupport.ApplicationProcesses;
+import dev.tableflip.testsupport.HttpLoad;
+import org.HdrHistogram.Histogram;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.BitmapEncoder.BitmapFormat;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries.XYSeriesRenderStyle;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+
+/**
+ * What the new JVM's cold start does to latency and throughput right after an upgrade, and
+ * what the overlap and the warm-up do about it. The sample (Tomcat) runs under an open-loop,
+ * constant-rate load at about half its warm capacity ({@link OpenLoopLoad}); every 100 ms the
+ * benchmark records throughput and p99 latency; around each of several upgrades it compares
+ * the 10 s after the new process is ready with the steady state before the first upgrade.
+ * Modes: the plain handoff (Go tableflip's rule), the overlap, the warm-up, both, and on
+ * JDK 25 both with an AOT cache. Writes a table and a timeline plot.
+ *
+ * <pre>
+ * java -jar bench/target/bench.jar takeover [--jar sample-app/target/sample-app.jar]
+ *      [--upgrades 5] [--rate N (default: half the capacity measured in the first mode)] [--overlap 5s]
+ *      [--warmup 3000] [--connections 16] [--java25 /usr/lib/jvm/temurin-25-jdk-amd64/bin/java]
+ *      [--out bench/takeover.md] [--plot bench/takeover.png] [--modes plain,overlap,warmup,both,aot]</pre>
+ */
+final class TakeoverBenchmark {
+
+	private static final Duration WAIT = Duration.ofSeconds(120);
+
+	private static final long BIN_MS = 100;
+
+	private static final long AFTER_MS = 10_000;
+
+	/** Bins shown in the plot, relative to the moment the new process is ready. */
+	private static final long PLOT_FROM_MS = -4_000;
+
+	private static final long PLOT_TO_MS = 12_000;
+
+	/** What a run of the sample is told, beyond its port. */
+	enum Mode {
+
+		PLAIN("plain handoff (overlap 0, no warm-up)"), OVERLAP("overlap"), WARMUP("warm-up"),
+		BOTH("overlap + warm-up"), AOT("overlap + warm-up + JDK 25 AOT cache");
+
+		final String title;
+
+		Mode(String title) {
+			this.title = title;
+		}
+
+	}
+
+	/** One 100 ms bin: when it ended (ms since the load started), answers, p99 and max latency (ms). */
+	record Bin(long atMs, long answered, double p99Ms, double maxMs) {
+	}
+
+	/** One upgrade: when it was triggered and when the new process was ready (ms since the load started). */
+	record Upgrade(long triggeredMs, long readyMs, long oldPid, long newPid) {
+	}
+
+	/** What one mode measured. */
+	record Result(Mode mode, double rate, double capacity, List<Bin> bins, List<Upgrade> upgrades, Histogram steady, Histogram starting,
+			Histogram after, long failed, long answered, String firstFailure) {
+
+		double minOneSecondShare() {
+			double min = Double.MAX_VALUE;
+			for (Upgrade upgrade : this.upgrades) {
+				long from = upgrade.triggeredMs();
+				long to = upgrade.readyMs() + AFTER_MS;
+				for (long second = from; second + 1000 <= to; second += 1000) {
+					long s = second;
+					long answered = this.bins.stream()
+						.filter((bin) -> bin.atMs() > s && bin.atMs() <= s + 1000)
+						.mapToLong(Bin::answered)
+						.sum();
+					min = Math.min(min, answered / this.rate);
+				}
+			}
+			return min;
+		}
+
+	}
+
+	private final List<String> javaLauncher;
+
+	private final Path work;
+
+	private final Map<String, String> options;
+
+	private TakeoverBenchmark(List<String> javaLauncher, Path work, Map<String, String> options) {
+		this.javaLauncher = javaLauncher;
+		this.work = work;
+		this.options = options;
+	}
+
+	public static void main(String[] args) throws Exception {
+		Map<String, String> options = new LinkedHashMap<>();
+		for (int i = 0; i + 1 < args.length; i += 2) {
+			options.put(args[i].replaceFirst("^--", ""), args[i + 1]);
+		}
+		Path jar = Path.of(options.getOrDefault("jar", "sample-app/target/sample-app.jar")).toAbsolutePath();
+		if (!Files.isReadable(jar)) {
+			System.err.println("No sample jar at " + jar + ": build it with ./mvnw -pl sample-app -am package -DskipTests");
+			System.exit(2);
+		}
+		Path work = Files.createTempDirectory("tableflip-takeover");
+		TakeoverBenchmark benchmark = new TakeoverBenchmark(List.of(UpgradeBenchmark.java(), "-jar", jar.toString()),
+				work, options);
+		double rate = Double.parseDouble(options.getOrDefault("rate", "0"));
+
+		List<Mode> modes = Arrays.stream(options.getOrDefault("modes", "plain,overlap,warmup,both,aot").split(","))
+			.map((name) -> Mode.valueOf(name.trim().toUpperCase()))
+			.toList();
+		List<Result> results = new ArrayList<>();
+		for (Mode mode : modes) {
+			List<String> launcher = benchmark.javaLauncher;
+			if (mode == Mode.AOT) {
+				if (!options.containsKey("java25")) {
+					System.out.println("Skipping the AOT mode: no --java25");
+					continue;
+				}
+				launcher = UpgradeBenchmark.aotLauncher(Path.of(options.get("java25")), jar,
+						Files.createTempDirectory(work, "aot"));
+				if (launcher == null) {
+					System.out.println("Skipping the AOT mode: the training run produced no cache");
+					continue;
+				}
+			}
+			Result result = benchmark.run(mode, launcher, rate);
+			rate = result.rate(); // the first mode's measured capacity sets the rate for all
+			System.out.println(summary(result));
+			results.add(result);
+		}
+		String report = report(results, options);
+		Path out = Path.of(options.getOrDefault("out", "bench/takeover.md"));
+		Path plot = Path.of(options.getOrDefault("plot", "bench/takeover.png"));
+		Files.createDirectories(out.toAbsolutePath().getParent());
+		Files.writeString(out, report, StandardCharsets.UTF_8);
+		plot(results, plot);
+		System.out.println();
+		System.out.println(report);
+		System.out.println("written to " + out + " and " + plot);
+	}
+
+	private List<String> command(Mode mode, List<String> launcher, int port, int management, Path directory) {
+		List<String> command = new ArrayList<>(launcher);
+		command.addAll(List.of("--server.port=" + port, "--management.server.port=" + management,
+				"--tableflip.pid-file=" + directory.resolve("app.pid"), "--logging.level.root=warn",
+				"--logging.level.dev.tableflip=info"));
+		boolean overlap = mode == Mode.OVERLAP || mode == Mode.BOTH || mode == Mode.AOT;
+		boolean warmup = mode == Mode.WARMUP || mode == Mode.BOTH || mode == Mode.AOT;
+		command.add("--tableflip.takeover.overlap=" + (overlap ? this.options.getOrDefault("overlap", "5s") : "0s"));
+		if (warmup) {
+			command.addAll(List.of("--tableflip.warmup.requests[0].path=/",
+					warmupAmount(this.options.getOrDefault("warmup", "3000")),
+					"--tableflip.warmup.concurrency=" + this.options.getOrDefault("warmup-concurrency", "2")));
+		}
+		return command;
+	}
+
+	/** A number of requests ("3000") or a duration ("5s"). */
+	private static String warmupAmount(String amount) {
+		return amount.matches("\\d+") ? "--tableflip.warmup.count=" + amount : "--tableflip.warmup.duration=" + amount;
+	}
+
+	/**
+	 * Starts the sample in this mode, warms it up and measures its capacity with the open-loop
+	 * client flat out, then runs the upgrades under the load at {@code rate}, or at half the
+	 * capacity if 0.
+	 */
+	private Result run(Mode mode, List<String> launcher, double rate) throws Exception {
+		int upgrades = Integer.parseInt(this.options.getOrDefault("upgrades", "5"));
+		int port = ApplicationProcesses.freePort();
+		int management = ApplicationProcesses.freePort();
+		Path directory = Files.createTempDirectory(this.work, mode.name());
+		System.out.println("== " + mode.title);
+		try (ApplicationProcesses processes = new ApplicationProcesses(directory)) {
+			long current = processes.start(port, command(mode, launcher, port, management, directory), directory);
+			List<Bin> bins = new CopyOnWriteArrayList<>();
+			List<Upgrade> done = new CopyOnWriteArrayList<>();
+			Histogram steady = new Histogram(3);
+			Histogram starting = new Histogram(3);
+			Histogram after = new Histogram(3);
+			int connections = Integer.parseInt(this.options.getOrDefault("connections", "16"));
+			double capacity;
+			try (OpenLoopLoad flatOut = new OpenLoopLoad(ApplicationProcesses.address(port), "/", 1e7, connections)) {
+				Thread.sleep(15_000);
+				long before = flatOut.answered();
+				Thread.sleep(10_000);
+				capacity = (flatOut.answered() - before) / 10.0;
+			}
+			if (rate == 0) {
+				rate = Math.round(capacity / 2 / 100) * 100;
+			}
+			System.out.printf("warm capacity %.0f requests/s; offered %.0f requests/s%n", capacity, rate);
+			long started = System.nanoTime();
+			OpenLoopLoad load = new OpenLoopLoad(ApplicationProcesses.address(port), "/", rate,
+					connections);
+			Sampler sampler = new Sampler(load, started, bins);
+			try {
+				sampler.start();
+				Thread.sleep(5_000);
+				sampler.into(steady);
+				Thread.sleep(5_000);
+				for (int i = 0; i < upgrades; i++) {
+					long old = current;
+					sampler.into(starting);
+					long triggered = sinceMs(started);
+					HttpResponse<String> response = upgrade(management);
+					long ready = sinceMs(started);
+					sampler.into(after);
+					if (response.statusCode() != 200) {
+						throw new IllegalStateException("upgrade failed: " + response.body() + "\n" + processes.output());
+					}
+					current = Long.parseLong(response.body().replaceAll(".*\"childPid\":(\\d+).*", "$1"));
+					System.out.printf("upgrade %d: %d -> %d, ready after %d ms%n", i + 1, old, current, ready - triggered);
+					processes.track(current);
+					done.add(new Upgrade(triggered, ready, old, current));
+					Thread.sleep(AFTER_MS);
+					sampler.into(null);
+					processes.awaitGone(old, WAIT);
+					Thread.sleep(Math.max(0, ready + 15_000 - sinceMs(started)));
+				}
+			}
+			finally {
+				sampler.interrupt();
+				sampler.join();
+				load.close();
+			}
+			return new Result(mode, rate, capacity, List.copyOf(bins), List.copyOf(done), steady, starting, after, load.failed(),
+					load.answered(), load.firstFailure());
+		}
+	}
+
+	/** Takes a sample of the load every 100 ms and adds it to the histogram of the current phase. */
+	private static final class Sampler extends Thread {
+
+		private final OpenLoopLoad load;
+
+		private final long started;
+
+		private final List<Bin> bins;
+
+		private volatile Histogram phase;
+
+		Sampler(OpenLoopLoad load, long started, List<Bin> bins) {
+			super("sampler");
+			setDaemon(true);
+			this.load = load;
+			this.started = started;
+			this.bins = bins;
+		}
+
+		void into(Histogram phase) {
+			this.phase = phase;
+		}
+
+		@Override
+		public void run() {
+			long next = System.nanoTime() + BIN_MS * 1_000_000;
+			while (!isInterrupted()) {
+				long wait = next - System.nanoTime();
+				if (wait > 0) {
+					try {
+						Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+					}
+					catch (InterruptedException ex) {
+						break;
+					}
+				}
+				next += BIN_MS * 1_000_000;
+				Histogram sample = this.load.sample();
+				Histogram phase = this.phase;
+				if (phase != null) {
+					phase.add(sample);
+				}
+				this.bins.add(new Bin(sinceMs(this.started), sample.getTotalCount(),
+						sample.getValueAtPercentile(99) / 1000.0, sample.getMaxValue() / 1000.0));
+			}
+		}
+
+	}
+
+	private static HttpResponse<String> upgrade(int management) throws IOException, InterruptedException {
+		HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + management
+				+ "/actuator/tableflip/upgrade"))
+			.POST(HttpRequest.BodyPublishers.noBody())
+			.timeout(WAIT)
+			.build();
+		return HttpClient.newHttpClient().send(request, HttpResponse.BodyHandlers.ofString());
+	}
+
+	private static long sinceMs(long started) {
+		return (System.nanoTime() - started) / 1_000_000;
+	}
+
+	private static double ms(Histogram histogram, double percentile) {
+		return histogram.getValueAtPercentile(percentile) / 1000.0;
+	}
+
+	private static String summary(Result result) {
+		return String.format("%s: steady p99 %.1f ms; starting p99 %.1f ms; 10 s after ready p99 %.1f ms (%.1fx), max %.0f ms;"
+				+ " lowest 1 s throughput %.0f%% of offered; %d failed of %d%s", result.mode().title, ms(result.steady(), 99),
+				ms(result.starting(), 99), ms(result.after(), 99), ms(result.after(), 99) / ms(result.steady(), 99),
+				result.after().getMaxValue() / 1000.0, 100 * result.minOneSecondShare(), result.failed(),
+				result.answered() + result.failed(),
+				(result.firstFailure() != null) ? " (first: " + result.firstFailure() + ")" : "");
+	}
+
+	private static String report(List<Result> results, Map<String, String> options) {
+		StringBuilder report = new StringBuilder("# Takeover benchmark run ").append(Instant.now()).append("\n\n");
+		report.append(String.format("Java %s, %d cores. The sample (Tomcat, GET /) under an open-loop load of %.0f "
+				+ "requests/s on %s keep-alive connections: half the warm capacity the same client measured flat out "
+				+ "(%s requests/s per mode). %s upgrades per mode through the endpoint, 15 s apart. Overlap %s; "
+				+ "warm-up: GET /, %s (requests or time), %s at a time. Latency counts from when a request was due.%n%n",
+				Runtime.version(), Runtime.getRuntime().availableProcessors(), results.get(0).rate(),
+				options.getOrDefault("connections", "16"),
+				results.stream().map((r) -> String.format("%.0f", r.capacity())).toList(),
+				options.getOrDefault("upgrades", "5"), options.getOrDefault("overlap", "5s"),
+				options.getOrDefault("warmup", "3000"), options.getOrDefault("warmup-concurrency", "2")));
+		report.append("| mode | steady p99 ms | p99 while the new JVM starts, ms | p99 in the 10 s after ready, ms |"
+				+ " after / steady | max after ready, ms | lowest 1 s throughput, % of offered | trigger to ready, median s |"
+				+ " failed requests |\n|---|---|---|---|---|---|---|---|---|\n");
+		for (Result result : results) {
+			List<Long> handoffs = result.upgrades().stream().map((u) -> u.readyMs() - u.triggeredMs()).sorted().toList();
+			report.append(String.format("| %s | %.1f | %.1f | %.1f | %.1fx | %.0f | %.0f | %.1f | %d of %d |%n",
+					result.mode().title, ms(result.steady(), 99), ms(result.starting(), 99), ms(result.after(), 99),
+					ms(result.after(), 99) / ms(result.steady(), 99), result.after().getMaxValue() / 1000.0,
+					100 * result.minOneSecondShare(), handoffs.get(handoffs.size() / 2) / 1000.0, result.failed(),
+					result.answered() + result.failed()));
+		}
+		return report.toString();
+	}
+
+	/** Per mode, the median over its upgrades of each 100 ms bin, aligned on the new process's ready. */
+	private static void plot(List<Result> results, Path file) throws IOException {
+		XYChart latency = new XYChartBuilder().width(1000).height(420)
+			.title("p99 latency per 100 ms around an upgrade (median of the upgrades)")
+			.xAxisTitle("seconds since the new process is ready")
+			.yAxisTitle("p99 ms (log)")
+			.build();
+		latency.getStyler().setYAxisLogarithmic(true);
+		XYChart throughput = new XYChartBuilder().width(1000).height(420)
+			.title("throughput per 100 ms, % of the offered rate")
+			.xAxisTitle("seconds since the new process is ready")
+			.yAxisTitle("% of offered")
+			.build();
+		for (XYChart chart : List.of(latency, throughput)) {
+			chart.getStyler().setDefaultSeriesRenderStyle(XYSeriesRenderStyle.Line);
+			chart.getStyler().setMarkerSize(0);
+		}
+		for (Result result : results) {
+			int count = (int) ((PLOT_TO_MS - PLOT_FROM_MS) / BIN_MS);
+			double[] x = new double[count];
+			double[] p99 = new double[count];
+			double[] share = new double[count];
+			for (int i = 0; i < count; i++) {
+				long offset = PLOT_FROM_MS + i * BIN_MS;
+				x[i] = offset / 1000.0;
+				List<Bin> aligned = new ArrayList<>();
+				for (Upgrade upgrade : result.upgrades()) {
+					result.bins().stream()
+						.filter((bin) -> bin.atMs() > upgrade.readyMs() + offset
+								&& bin.atMs() <= upgrade.readyMs() + offset + BIN_MS)
+						.findFirst()
+						.ifPresent(aligned::add);
+				}
+				p99[i] = Math.max(0.1, median(aligned.stream().mapToDouble(Bin::p99Ms).toArray()));
+				share[i] = 100 * median(aligned.stream().mapToDouble(Bin::answered).toArray()) / (result.rate() * BIN_MS / 1000.0);
+			}
+			latency.addSeries(result.mode().title, x, p99).setMarker(SeriesMarkers.NONE);
+			throughput.addSeries(result.mode().title, x, share).setMarker(SeriesMarkers.NONE);
+		}
+		Files.createDirectories(file.toAbsolutePath().getParent());
+		String name = file.toString().replaceFirst("\\.png$", "");
+		BitmapEncoder.saveBitmap(List.of(latency, throughput), 2, 1, name, BitmapFormat.PNG);
+	}
+
+	private static double median(double[] values) {
+		if (values.length == 0) {
+			return 0;
+		}
+		Arrays.sort(values);
+		return values[values.length / 2];
+	}
+
+}

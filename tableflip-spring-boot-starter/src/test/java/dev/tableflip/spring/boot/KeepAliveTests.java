@@ -1,0 +1,51 @@
+package dev.tableflip.spring.boot;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.stream.IntStream;
+
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class KeepAliveTests {
+
+	private final KeepAlive keepAlive = new KeepAlive();
+
+	private final List<Object> connections = IntStream.range(0, 1000).mapToObj((i) -> new Object()).toList();
+
+	@Test
+	void connectionsStayAliveUntilTheOverlap() {
+		assertThat(ending()).isZero();
+	}
+
+	@Test
+	void duringTheOverlapConnectionsEndOneAfterAnotherAndStayEnded() throws InterruptedException {
+		this.keepAlive.rampDown(Duration.ofMinutes(10));
+		assertThat(ending()).as("a moment into a 10 minute overlap").isLessThan(50);
+
+		this.keepAlive.rampDown(Duration.ofMillis(300));
+		Thread.sleep(400);
+		assertThat(ending()).as("once the overlap is over, every connection seen during it ends").isEqualTo(1000);
+	}
+
+	@Test
+	void eachConnectionEndsAtItsOwnMomentWhateverItsRequestRate() throws InterruptedException {
+		this.keepAlive.rampDown(Duration.ofMillis(2000));
+		ending(); // every connection gets its moment now
+		Thread.sleep(1000);
+		long halfway = ending();
+		assertThat(halfway).as("about half of them after half the overlap").isBetween(300L, 700L);
+	}
+
+	@Test
+	void whileDrainingEveryResponseEndsItsConnection() {
+		this.keepAlive.end();
+		assertThat(ending()).isEqualTo(1000);
+	}
+
+	private long ending() {
+		return this.connections.stream().filter(this.keepAlive::endsConnection).count();
+	}
+
+}
