@@ -239,6 +239,7 @@ final class TakeoverBenchmark {
 					sampler.into(null);
 					processes.awaitGone(old, WAIT);
 					Thread.sleep(Math.max(0, ready + 15_000 - sinceMs(started)));
+					awaitSettled(bins, ms(steady, 99), started);
 				}
 			}
 			finally {
@@ -300,6 +301,37 @@ final class TakeoverBenchmark {
 
 	}
 
+	/**
+	 * Waits until the load is back to normal, so that each upgrade starts from a steady state:
+	 * two seconds of bins with a p99 under twice the steady one (at least 10 ms). At most 60 s.
+	 */
+	private static void awaitSettled(List<Bin> bins, double steadyP99, long started) throws InterruptedException {
+		double limit = Math.max(10, 2 * steadyP99);
+		long deadline = sinceMs(started) + 60_000;
+		while (sinceMs(started) < deadline) {
+			int size = bins.size();
+			if (size >= 20 && bins.subList(size - 20, size).stream().allMatch((bin) -> bin.p99Ms() <= limit)) {
+				return;
+			}
+			Thread.sleep(500);
+		}
+		System.out.println("the load did not settle within 60 s");
+	}
+
+	/** Milliseconds from ready until the p99 stays under twice the steady one (at least 10 ms) for 1 s. */
+	static long recoveryMs(Result result, Upgrade upgrade) {
+		double limit = Math.max(10, 2 * ms(result.steady(), 99));
+		List<Bin> after = result.bins().stream().filter((bin) -> bin.atMs() > upgrade.readyMs()).toList();
+		int calm = 0;
+		for (Bin bin : after) {
+			calm = (bin.p99Ms() <= limit) ? calm + 1 : 0;
+			if (calm == 10) {
+				return bin.atMs() - 1000 - upgrade.readyMs();
+			}
+		}
+		return -1;
+	}
+
 	private static HttpResponse<String> upgrade(int management) throws IOException, InterruptedException {
 		HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + management
 				+ "/actuator/tableflip/upgrade"))
@@ -330,7 +362,8 @@ final class TakeoverBenchmark {
 		StringBuilder report = new StringBuilder("# Takeover benchmark run ").append(Instant.now()).append("\n\n");
 		report.append(String.format("Java %s, %d cores. The sample (Tomcat, GET /) under an open-loop load of %.0f "
 				+ "requests/s on %s keep-alive connections: half the warm capacity the same client measured flat out "
-				+ "(%s requests/s per mode). %s upgrades per mode through the endpoint, 15 s apart. Overlap %s; "
+				+ "(%s requests/s per mode). %s upgrades per mode through the endpoint, at least 15 s apart and each "
+				+ "once the load is back to normal. Overlap %s; "
 				+ "warm-up: GET /, %s (requests or time), %s at a time. Latency counts from when a request was due.%n%n",
 				Runtime.version(), Runtime.getRuntime().availableProcessors(), results.get(0).rate(),
 				options.getOrDefault("connections", "16"),
@@ -339,14 +372,15 @@ final class TakeoverBenchmark {
 				options.getOrDefault("warmup", "3000"), options.getOrDefault("warmup-concurrency", "2")));
 		report.append("| mode | steady p99 ms | p99 while the new JVM starts, ms | p99 in the 10 s after ready, ms |"
 				+ " after / steady | max after ready, ms | lowest 1 s throughput, % of offered | trigger to ready, median s |"
-				+ " failed requests |\n|---|---|---|---|---|---|---|---|---|\n");
+				+ " back to normal after ready, median s | failed requests |\n|---|---|---|---|---|---|---|---|---|---|\n");
 		for (Result result : results) {
 			List<Long> handoffs = result.upgrades().stream().map((u) -> u.readyMs() - u.triggeredMs()).sorted().toList();
-			report.append(String.format("| %s | %.1f | %.1f | %.1f | %.1fx | %.0f | %.0f | %.1f | %d of %d |%n",
+			List<Long> recoveries = result.upgrades().stream().map((u) -> recoveryMs(result, u)).sorted().toList();
+			report.append(String.format("| %s | %.1f | %.1f | %.1f | %.1fx | %.0f | %.0f | %.1f | %.1f | %d of %d |%n",
 					result.mode().title, ms(result.steady(), 99), ms(result.starting(), 99), ms(result.after(), 99),
 					ms(result.after(), 99) / ms(result.steady(), 99), result.after().getMaxValue() / 1000.0,
-					100 * result.minOneSecondShare(), handoffs.get(handoffs.size() / 2) / 1000.0, result.failed(),
-					result.answered() + result.failed()));
+					100 * result.minOneSecondShare(), handoffs.get(handoffs.size() / 2) / 1000.0,
+					recoveries.get(recoveries.size() / 2) / 1000.0, result.failed(), result.answered() + result.failed()));
 		}
 		return report.toString();
 	}

@@ -9,9 +9,11 @@ import org.springframework.core.Ordered;
 
 /**
  * The old process keeps accepting beside the new one for a while after it is ready, while
- * the new JVM's JIT warms up, and sheds its keep-alive connections gradually meanwhile; only
- * then does it stop accepting and drain. Without it, all traffic lands at once on a JVM that
- * serves a fraction of its warm throughput for its first seconds.
+ * the new JVM's JIT warms up, and hands its keep-alive connections over one at a time; only
+ * then does it stop accepting and drain. The new process meanwhile accepts for a growing part
+ * of the time ({@link Intake}), so its share of the traffic grows with its speed. Without it,
+ * all traffic lands at once on a JVM that serves a fraction of its warm throughput for its
+ * first seconds.
  */
 public final class Overlap implements TakeoverStep, Ordered {
 
@@ -24,6 +26,7 @@ public final class Overlap implements TakeoverStep, Ordered {
 	public Overlap(TableflipUpgrader upgrader, Duration duration) {
 		this.upgrader = upgrader;
 		this.duration = duration;
+		upgrader.intake().rampUpOver(duration); // in a new process, once it is ready
 	}
 
 	@Override

@@ -10,7 +10,6 @@ import java.util.Deque;
 import java.util.List;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 
@@ -78,6 +77,8 @@ public class TableflipUpgrader {
 
 	private final KeepAlive keepAlive = new KeepAlive();
 
+	private final Intake intake;
+
 	private final CompletableFuture<Void> ready = new CompletableFuture<>();
 
 	private volatile boolean upgraded;
@@ -92,6 +93,7 @@ public class TableflipUpgrader {
 	private TableflipUpgrader(Upgrader upgrader, boolean shared) {
 		this.upgrader = upgrader;
 		this.shared = shared;
+		this.intake = new Intake(this.ready, upgrader.hasParent());
 	}
 
 	/**
@@ -214,14 +216,12 @@ public class TableflipUpgrader {
 	}
 
 	/**
-	 * When servers may start accepting from the listeners: at once in a process started by
-	 * hand; once it is {@link #ready() ready} in a process started by an upgrade, so that a new
-	 * version that fails after its server started has taken no connection with it (they wait
-	 * in the shared accept queue, and the old process serves them).
+	 * When servers may accept from the listeners: at once in a process started by hand; in a
+	 * process started by an upgrade, not before it is {@link #ready() ready}, then for a growing
+	 * part of the time during the overlap.
 	 */
-	public CompletionStage<Void> acceptGate() {
-		return this.upgrader.hasParent() ? this.ready.minimalCompletionStage()
-				: CompletableFuture.completedStage(null);
+	public Intake intake() {
+		return this.intake;
 	}
 
 	/**

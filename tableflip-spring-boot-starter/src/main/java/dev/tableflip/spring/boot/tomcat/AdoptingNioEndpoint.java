@@ -5,18 +5,20 @@ import java.nio.channels.ClosedChannelException;
 import java.nio.channels.NetworkChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
+
+import dev.tableflip.spring.boot.Intake;
 
 import org.apache.tomcat.util.net.NioEndpoint;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A Tomcat NIO endpoint that accepts from a listener tableflip gives it (inherited from the
  * old process, or bound by tableflip) instead of binding its own.
  *
- * <p>In a process started by an upgrade it accepts nothing until the process is ready.
+ * <p>In a process started by an upgrade it accepts nothing until the process is ready, and
+ * then only part of the time during the overlap ({@link Intake}).
  *
  * <p>When tableflip closes this process's copy of the listener during a drain, the acceptor's
  * blocked {@code accept()} fails; the endpoint then simply waits to be paused, instead of
@@ -25,13 +27,15 @@ import org.apache.tomcat.util.net.NioEndpoint;
  */
 class AdoptingNioEndpoint extends NioEndpoint {
 
+	private static final long MAX_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+
 	private volatile ServerSocketChannel listener;
 
-	private volatile CompletableFuture<Void> acceptGate = CompletableFuture.completedFuture(null);
+	private volatile @Nullable Intake intake;
 
-	void adopt(ServerSocketChannel listener, CompletionStage<Void> acceptGate) {
+	void adopt(ServerSocketChannel listener, Intake intake) {
 		this.listener = listener;
-		this.acceptGate = acceptGate.toCompletableFuture();
+		this.intake = intake;
 	}
 
 	boolean hasListener() {
@@ -57,17 +61,14 @@ class AdoptingNioEndpoint extends NioEndpoint {
 	@Override
 	protected SocketChannel serverSocketAccept() throws Exception {
 		ServerSocketChannel listener = this.listener;
-		while (!this.acceptGate.isDone()) {
-			// Not ready yet: leave connections in the shared queue, for the old process.
+		Intake intake = this.intake;
+		long closed;
+		while (intake != null && (closed = intake.closedForNanos()) > 0) {
+			// Not ready yet, or not this part of the overlap: connections in the shared queue go to the old process.
 			if (!isRunning() || isPaused()) {
 				return null;
 			}
-			try {
-				this.acceptGate.get(50, TimeUnit.MILLISECONDS);
-			}
-			catch (TimeoutException ex) {
-				// check the state again
-			}
+			LockSupport.parkNanos(Math.min(closed, MAX_PARK_NANOS));
 		}
 		try {
 			return listener.accept();

@@ -1,10 +1,10 @@
 package dev.tableflip.spring.boot.tomcat;
 
 import java.nio.channels.ServerSocketChannel;
-import java.util.concurrent.CompletionStage;
 
 import java.io.IOException;
 
+import dev.tableflip.spring.boot.Intake;
 import dev.tableflip.spring.boot.KeepAlive;
 import org.apache.coyote.Processor;
 import org.apache.coyote.http11.Http11NioProtocol;
@@ -30,11 +30,11 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 	}
 
 	/**
-	 * Accept from this listener instead of binding one, once {@code acceptGate} completes, and
-	 * keep connections alive as {@code keepAlive} says.
+	 * Accept from this listener instead of binding one, when {@code intake} lets it, and keep
+	 * connections alive as {@code keepAlive} says.
 	 */
-	public void adopt(ServerSocketChannel listener, CompletionStage<Void> acceptGate, KeepAlive keepAlive) {
-		((AdoptingNioEndpoint) getEndpoint()).adopt(listener, acceptGate);
+	public void adopt(ServerSocketChannel listener, Intake intake, KeepAlive keepAlive) {
+		((AdoptingNioEndpoint) getEndpoint()).adopt(listener, intake);
 		this.keepAlive = keepAlive;
 	}
 

@@ -38,7 +38,7 @@ public class TomcatListenerAdoption implements WebServerFactoryCustomizer<Tomcat
 		factory.setProtocol(TableflipHttp11NioProtocol.class.getName());
 		factory.addProtocolHandlerCustomizers((handler) -> {
 			if (handler instanceof TableflipHttp11NioProtocol adopting && !adopting.hasListener()) {
-				adopting.adopt(listener(factory), this.upgrader.acceptGate(), this.upgrader.keepAlive());
+				adopting.adopt(listener(factory), this.upgrader.intake(), this.upgrader.keepAlive());
 			}
 		});
 		if (!factory.getAdditionalConnectors().isEmpty()) {

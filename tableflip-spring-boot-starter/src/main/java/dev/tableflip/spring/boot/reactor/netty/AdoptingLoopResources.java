@@ -5,11 +5,12 @@ import java.io.UncheckedIOException;
 import java.net.SocketAddress;
 import java.nio.channels.ServerSocketChannel;
 import java.time.Duration;
-import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 import dev.tableflip.Fds;
+import dev.tableflip.spring.boot.Intake;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -38,15 +39,15 @@ class AdoptingLoopResources implements LoopResources {
 	/** Told about each server channel created around the listener, to close it on drain. */
 	private final Consumer<Channel> adopted;
 
-	/** Completes when the server channel may start accepting. */
-	private final CompletionStage<Void> acceptGate;
+	/** When the server channel may accept. */
+	private final Intake intake;
 
 	AdoptingLoopResources(LoopResources delegate, Supplier<ServerSocketChannel> listener, Consumer<Channel> adopted,
-			CompletionStage<Void> acceptGate) {
+			Intake intake) {
 		this.delegate = delegate;
 		this.listener = listener;
 		this.adopted = adopted;
-		this.acceptGate = acceptGate;
+		this.intake = intake;
 	}
 
 	@Override
@@ -58,10 +59,10 @@ class AdoptingLoopResources implements LoopResources {
 		Class<? extends CHANNEL> transport = this.delegate.onChannelClass(channelType, group);
 		Channel channel = adopt(transport, this.listener.get());
 		channel.pipeline().addFirst("tableflip.alreadyBound", new AlreadyBound());
-		if (!this.acceptGate.toCompletableFuture().isDone()) {
+		if (!this.intake.isSettled()) {
 			// Not ready yet: leave connections in the shared queue, for the old process.
 			channel.config().setAutoRead(false);
-			channel.pipeline().addFirst("tableflip.acceptGate", new AcceptGate(this.acceptGate));
+			channel.pipeline().addFirst("tableflip.intake", new IntakeGate(this.intake));
 		}
 		this.adopted.accept(channel);
 		return (CHANNEL) channel;
@@ -105,24 +106,38 @@ class AdoptingLoopResources implements LoopResources {
 	}
 
 	/** Starts accepting once the gate opens, on the channel's event loop. */
-	private static final class AcceptGate extends ChannelInboundHandlerAdapter {
+	private static final class IntakeGate extends ChannelInboundHandlerAdapter {
 
-		private final CompletionStage<Void> gate;
+		/** How often the intake is asked again while it is open. */
+		private static final long OPEN_CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
 
-		AcceptGate(CompletionStage<Void> gate) {
-			this.gate = gate;
+		private final Intake intake;
+
+		IntakeGate(Intake intake) {
+			this.intake = intake;
 		}
 
 		@Override
 		public void channelActive(ChannelHandlerContext ctx) {
 			ctx.fireChannelActive();
 			Channel channel = ctx.channel();
-			this.gate.thenRun(() -> channel.eventLoop().execute(() -> {
-				if (channel.isOpen()) {
-					channel.config().setAutoRead(true);
-				}
-			}));
 			ctx.pipeline().remove(this);
+			follow(channel);
+		}
+
+		/** Reads accepts while the intake is open, on the channel's event loop, until it stays open. */
+		private void follow(Channel channel) {
+			if (!channel.isOpen()) {
+				return;
+			}
+			if (this.intake.isSettled()) {
+				channel.config().setAutoRead(true);
+				return;
+			}
+			long closed = this.intake.closedForNanos();
+			channel.config().setAutoRead(closed == 0);
+			channel.eventLoop().schedule(() -> follow(channel), (closed == 0) ? OPEN_CHECK_NANOS : closed,
+					TimeUnit.NANOSECONDS);
 		}
 
 	}

@@ -61,7 +61,7 @@ public class NettyListenerAdoption
 	}
 
 	private LoopResources adopting(LoopResources delegate, Supplier<ServerSocketChannel> listener) {
-		return new AdoptingLoopResources(delegate, listener, this.serverChannels::add, this.upgrader.acceptGate());
+		return new AdoptingLoopResources(delegate, listener, this.serverChannels::add, this.upgrader.intake());
 	}
 
 	/** Whether the response about to be written on {@code connection} should end it. */
