@@ -40,11 +40,17 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * java -jar bench/target/bench.jar takeover [--jar sample-app/target/sample-app.jar]
  *      [--upgrades 5] [--rate N (default: half the capacity measured in the first mode)] [--overlap 5s]
  *      [--warmup 3000] [--connections 16] [--java25 /usr/lib/jvm/temurin-25-jdk-amd64/bin/java]
- *      [--out bench/takeover.md] [--plot bench/takeover.png] [--modes plain,overlap,warmup,both,aot]</pre>
+ *      [--doc docs/performance.md] [--plot docs/takeover.png] [--modes plain,overlap,warmup,both,aot]</pre>
+ * The table replaces what stands between the markers {@value #BEGIN} and {@value #END} in the doc.
  */
 final class TakeoverBenchmark {
 
 	private static final Duration WAIT = Duration.ofSeconds(120);
+
+	/** The markers in the documentation between which the benchmark writes its table. */
+	private static final String BEGIN = "<!-- takeover benchmark: begin -->";
+
+	private static final String END = "<!-- takeover benchmark: end -->";
 
 	private static final long BIN_MS = 100;
 
@@ -151,14 +157,23 @@ final class TakeoverBenchmark {
 			results.add(result);
 		}
 		String report = report(results, options);
-		Path out = Path.of(options.getOrDefault("out", "bench/takeover.md"));
-		Path plot = Path.of(options.getOrDefault("plot", "bench/takeover.png"));
-		Files.createDirectories(out.toAbsolutePath().getParent());
-		Files.writeString(out, report, StandardCharsets.UTF_8);
+		Path plot = Path.of(options.getOrDefault("plot", "docs/takeover.png"));
 		plot(results, plot);
+		Path doc = Path.of(options.getOrDefault("doc", "docs/performance.md"));
 		System.out.println();
 		System.out.println(report);
-		System.out.println("written to " + out + " and " + plot);
+		System.out.println("plot written to " + plot);
+		if (Files.isWritable(doc)) {
+			String text = Files.readString(doc, StandardCharsets.UTF_8);
+			int start = text.indexOf(BEGIN);
+			int end = text.indexOf(END);
+			if (start >= 0 && end > start) {
+				String section = BEGIN + "\n" + report.replaceFirst("^# ", "### ") + "\n![p99 latency and throughput around an upgrade]("
+						+ doc.toAbsolutePath().getParent().relativize(plot.toAbsolutePath()) + ")\n";
+				Files.writeString(doc, text.substring(0, start) + section + text.substring(end), StandardCharsets.UTF_8);
+				System.out.println("table written into " + doc);
+			}
+		}
 	}
 
 	private List<String> command(Mode mode, List<String> launcher, int port, int management, Path directory) {
