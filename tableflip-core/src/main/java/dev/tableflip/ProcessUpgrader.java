@@ -24,7 +24,8 @@ import org.slf4j.LoggerFactory;
  * state      | ready()   | upgrade()                          | child ready | child failed | stop()
  * -----------+-----------+------------------------------------+-------------+--------------+------------------
  * STARTING   | READY     | refuse NOT_READY                   |             |              | STOPPED
- * READY      | -         | UPGRADING, or PARENT_NOT_EXITED    |             |              | STOPPED
+ * READY      | -         | UPGRADING, or PARENT_NOT_EXITED,   |             |              | STOPPED
+ *            |           | or a pre-flight refusal            |             |              |
  * UPGRADING  | -         | refuse IN_PROGRESS                 | UPGRADED    | READY        | kill child, STOPPED
  * UPGRADED   | -         | refuse ALREADY_UPGRADED            |             |              | -
  * STOPPED    | -         | refuse STOPPED                     | kill child  |              | -
@@ -137,6 +138,9 @@ final class ProcessUpgrader implements Upgrader {
 	@Override
 	public synchronized CompletableFuture<Long> upgradeAsync() {
 		UpgradeException refusal = refusal();
+		if (refusal == null) {
+			refusal = Preflight.linux().check(command(), INITIAL_WORKING_DIRECTORY);
+		}
 		if (refusal != null) {
 			return CompletableFuture.failedFuture(refusal);
 		}
@@ -165,8 +169,7 @@ final class ProcessUpgrader implements Upgrader {
 		long started = System.nanoTime();
 		Child child = null;
 		try {
-			List<String> command = this.options.command().isEmpty() ? Command.current() : this.options.command();
-			child = Child.start(command, this.options.environment(), INITIAL_WORKING_DIRECTORY, this.fds.handoffs(),
+			child = Child.start(command(), this.options.environment(), INITIAL_WORKING_DIRECTORY, this.fds.handoffs(),
 					generation());
 			logger.info("Upgrade: started new process {}", child.pid());
 			if (!adopt(child)) {
@@ -223,6 +226,10 @@ final class ProcessUpgrader implements Upgrader {
 			throw new UpgradeException(Reason.STOPPED, "interrupted while waiting for " + child, child.pid(),
 					Integer.MIN_VALUE, ex);
 		}
+	}
+
+	private List<String> command() {
+		return this.options.command().isEmpty() ? Command.current() : this.options.command();
 	}
 
 	/** UPGRADING: the new process exists. False if stopped meanwhile. */

@@ -48,6 +48,21 @@ public class UpgradeException extends Exception {
 		/** The new process broke the handoff protocol. */
 		HANDSHAKE_FAILED,
 
+		/**
+		 * Checked before starting: the command that starts the new process cannot run (no such
+		 * executable, or its {@code -jar} file is missing or unreadable).
+		 */
+		COMMAND_NOT_RUNNABLE,
+
+		/**
+		 * Checked before starting: a second JVM as large as this one would not fit under the
+		 * cgroup's memory limit, or in the machine's available memory.
+		 */
+		NOT_ENOUGH_MEMORY,
+
+		/** Checked before starting: this process is too close to its limit of open descriptors. */
+		TOO_MANY_OPEN_FILES,
+
 		/** This upgrader never upgrades: a {@linkplain Upgrader#stub() stub}. */
 		UNSUPPORTED
 

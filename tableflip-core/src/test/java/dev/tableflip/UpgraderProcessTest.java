@@ -109,6 +109,17 @@ class UpgraderProcessTest {
 	}
 
 	@Test
+	void upgradeToAMissingJarIsRefusedBeforeAnyProcessStarts() throws Exception {
+		Path jar = this.directory.resolve("next-version.jar");
+		Event parent = this.services.start("tcp=" + this.tcp, "child-jar=" + jar);
+
+		String reply = this.services.control(parent, "upgrade");
+
+		assertThat(reply).startsWith("FAILED COMMAND_NOT_RUNNABLE child=-1").contains(jar.toString());
+		assertThat(askPid()).isEqualTo(parent.pid());
+	}
+
+	@Test
 	void childThatReportsItWillNotServeFailsTheUpgradeWithItsReason() throws Exception {
 		Event parent = this.services.start("tcp=" + this.tcp, "child=fail");
 

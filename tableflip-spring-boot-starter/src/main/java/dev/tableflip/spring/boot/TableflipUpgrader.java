@@ -266,7 +266,9 @@ public class TableflipUpgrader {
 
 	private UpgradeRecord failed(Instant startedAt, String trigger, Duration duration, UpgradeException failure) {
 		Outcome outcome = switch (failure.reason()) {
-			case NOT_READY, PARENT_NOT_EXITED, IN_PROGRESS, ALREADY_UPGRADED, UNSUPPORTED -> Outcome.REFUSED;
+			case NOT_READY, PARENT_NOT_EXITED, IN_PROGRESS, ALREADY_UPGRADED, UNSUPPORTED, COMMAND_NOT_RUNNABLE,
+					NOT_ENOUGH_MEMORY, TOO_MANY_OPEN_FILES ->
+				Outcome.REFUSED;
 			case STOPPED -> failure.childPid().isPresent() ? Outcome.FAILED : Outcome.REFUSED;
 			case SPAWN_FAILED, CHILD_EXITED, CHILD_FAILED, TIMED_OUT, HANDSHAKE_FAILED -> Outcome.FAILED;
 		};
