@@ -23,8 +23,6 @@ import org.springframework.boot.autoconfigure.condition.ConditionalOnBooleanProp
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
-import org.springframework.boot.web.server.WebServer;
-import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.context.annotation.Bean;
 
@@ -50,7 +48,8 @@ public final class TableflipAutoConfiguration {
 			ObjectProvider<TakeoverStep> steps, ObjectProvider<WarmupListener> warmupListeners,
 			ConfigurableApplicationContext context) {
 		List<TakeoverStep> all = new ArrayList<>(steps.orderedStream().toList());
-		Warmup warmup = warmup(properties, () -> warmupListener(context, warmupListeners));
+		Warmup warmup = warmup(properties,
+				() -> WarmupListener.forRunningServer(context, warmupListeners.orderedStream()));
 		if (warmup != null) {
 			all.add(warmup);
 		}
@@ -114,19 +113,6 @@ public final class TableflipAutoConfiguration {
 		}
 		return new Warmup(listener, requests, warmup.getCount(), warmup.getDuration(), warmup.getConcurrency(),
 				warmup.isRequireSuccess());
-	}
-
-	private static WarmupListener warmupListener(ConfigurableApplicationContext context,
-			ObjectProvider<WarmupListener> listeners) {
-		WebServer server = (context instanceof WebServerApplicationContext web) ? web.getWebServer() : null;
-		if (server == null) {
-			throw new IllegalStateException("tableflip.warmup needs a web server, and this application runs none");
-		}
-		return listeners.orderedStream()
-			.filter((listener) -> listener.isFor(server))
-			.findFirst()
-			.orElseThrow(() -> new IllegalStateException("tableflip.warmup supports Tomcat and Reactor Netty, not "
-					+ server.getClass().getSimpleName()));
 	}
 
 	static UpgraderOptions options(TableflipProperties properties) {

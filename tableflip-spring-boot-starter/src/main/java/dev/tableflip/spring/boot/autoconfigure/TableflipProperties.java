@@ -59,6 +59,8 @@ public class TableflipProperties {
 
 	private final Warmup warmup = new Warmup();
 
+	private final HealthGate healthGate = new HealthGate();
+
 	public boolean isEnabled() {
 		return this.enabled;
 	}
@@ -121,6 +123,62 @@ public class TableflipProperties {
 
 	public Warmup getWarmup() {
 		return this.warmup;
+	}
+
+	public HealthGate getHealthGate() {
+		return this.healthGate;
+	}
+
+	/** What a process must pass, after its warm-up, before it says it is ready. */
+	public static class HealthGate {
+
+		/** Whether a process says it is ready only once it is healthy. */
+		private boolean enabled;
+
+		/** Health groups (or contributors) that must be UP, such as "readiness"; none for none. */
+		private List<String> groups = new ArrayList<>();
+
+		/**
+		 * Path a process requests from itself, through a private loopback listener of its
+		 * server, expecting a 2xx answer; none for no such request.
+		 */
+		private @Nullable String probePath;
+
+		/** How long a process may take to become healthy before its upgrade fails. */
+		private Duration timeout = Duration.ofSeconds(30);
+
+		public boolean isEnabled() {
+			return this.enabled;
+		}
+
+		public void setEnabled(boolean enabled) {
+			this.enabled = enabled;
+		}
+
+		public List<String> getGroups() {
+			return this.groups;
+		}
+
+		public void setGroups(List<String> groups) {
+			this.groups = groups;
+		}
+
+		public @Nullable String getProbePath() {
+			return this.probePath;
+		}
+
+		public void setProbePath(@Nullable String probePath) {
+			this.probePath = probePath;
+		}
+
+		public Duration getTimeout() {
+			return this.timeout;
+		}
+
+		public void setTimeout(Duration timeout) {
+			this.timeout = timeout;
+		}
+
 	}
 
 	/** How the new process takes over from the old one. */

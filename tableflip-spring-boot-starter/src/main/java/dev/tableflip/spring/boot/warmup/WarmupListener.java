@@ -2,7 +2,11 @@ package dev.tableflip.spring.boot.warmup;
 
 import java.net.InetSocketAddress;
 
+import java.util.stream.Stream;
+
 import org.springframework.boot.web.server.WebServer;
+import org.springframework.boot.web.server.context.WebServerApplicationContext;
+import org.springframework.context.ApplicationContext;
 
 /**
  * A private loopback listener of the application's own web server, open only while the
@@ -23,5 +27,20 @@ public interface WarmupListener {
 
 	/** Closes the listener and every connection accepted on it. */
 	void close();
+
+	/**
+	 * The one of {@code candidates} for the application's running server.
+	 * @throws IllegalStateException if it runs no server, or one none of them supports
+	 */
+	static WarmupListener forRunningServer(ApplicationContext context, Stream<WarmupListener> candidates) {
+		WebServer server = (context instanceof WebServerApplicationContext web) ? web.getWebServer() : null;
+		if (server == null) {
+			throw new IllegalStateException("a private listener needs a web server, and this application runs none");
+		}
+		return candidates.filter((listener) -> listener.isFor(server))
+			.findFirst()
+			.orElseThrow(() -> new IllegalStateException("tableflip can open a private listener on Tomcat and "
+					+ "Reactor Netty, not on " + server.getClass().getSimpleName()));
+	}
 
 }

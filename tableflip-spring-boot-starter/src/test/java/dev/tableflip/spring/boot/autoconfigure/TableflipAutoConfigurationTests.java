@@ -4,6 +4,7 @@ import dev.tableflip.Upgrader;
 import dev.tableflip.spring.boot.TableflipUpgrader;
 import dev.tableflip.spring.boot.Takeover;
 import dev.tableflip.spring.boot.TakeoverStep;
+import dev.tableflip.spring.boot.actuate.HealthGate;
 import dev.tableflip.spring.boot.actuate.TableflipEndpoint;
 import dev.tableflip.spring.boot.actuate.TableflipHealthIndicator;
 import dev.tableflip.spring.boot.actuate.TableflipMetrics;
@@ -21,6 +22,7 @@ import org.junit.jupiter.api.Test;
 import org.springframework.boot.actuate.autoconfigure.endpoint.EndpointAutoConfiguration;
 import org.springframework.boot.actuate.autoconfigure.endpoint.web.WebEndpointAutoConfiguration;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.autoconfigure.availability.ApplicationAvailabilityAutoConfiguration;
 import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
 import org.springframework.boot.health.autoconfigure.contributor.HealthContributorAutoConfiguration;
 import org.springframework.boot.test.context.FilteredClassLoader;
@@ -40,7 +42,8 @@ class TableflipAutoConfigurationTests {
 			TableflipEndpointAutoConfiguration.class, TableflipHealthAutoConfiguration.class,
 			TableflipMetricsAutoConfiguration.class);
 
-	private final ApplicationContextRunner runner = new ApplicationContextRunner().withConfiguration(TABLEFLIP);
+	private final ApplicationContextRunner runner = new ApplicationContextRunner().withConfiguration(TABLEFLIP)
+		.withConfiguration(AutoConfigurations.of(ApplicationAvailabilityAutoConfiguration.class));
 
 	@Test
 	void upgraderAndLifecycleByDefault() {
@@ -104,6 +107,18 @@ class TableflipAutoConfigurationTests {
 				"tableflip.warmup.count=5");
 		assertInvalid("tableflip.warmup.requests[0].method", "tableflip.warmup.requests[0].path=/",
 				"tableflip.warmup.requests[0].method=GET /", "tableflip.warmup.count=5");
+	}
+
+	@Test
+	void healthGateIsAStepBeforeReadyWhenEnabled() {
+		this.runner.withPropertyValues("tableflip.health-gate.enabled=true", "tableflip.takeover.overlap=0s")
+			.run((context) -> assertThat(context.getBean(Takeover.class).steps()).extracting(TakeoverStep::name)
+				.containsExactly("health gate"));
+		this.runner.run((context) -> assertThat(context).doesNotHaveBean(HealthGate.class));
+		assertInvalid("tableflip.health-gate.timeout", "tableflip.health-gate.enabled=true",
+				"tableflip.health-gate.timeout=2m");
+		assertInvalid("tableflip.health-gate.probe-path", "tableflip.health-gate.enabled=true",
+				"tableflip.health-gate.probe-path=health");
 	}
 
 	private void assertInvalid(String property, String... values) {

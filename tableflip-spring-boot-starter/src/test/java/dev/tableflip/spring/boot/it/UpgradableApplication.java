@@ -16,6 +16,9 @@ import org.springframework.boot.ApplicationArguments;
 import org.springframework.boot.ApplicationRunner;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.boot.health.contributor.Health;
+import org.springframework.boot.health.contributor.HealthIndicator;
+import org.springframework.context.annotation.Bean;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.RequestParam;
@@ -66,6 +69,13 @@ public class UpgradableApplication {
 		if (!this.recordDirectory.isEmpty()) {
 			Files.writeString(Path.of(this.recordDirectory, "warm-" + this.pid), Long.toString(this.warmHits.get()));
 		}
+	}
+
+	/** Health contributor "it": DOWN in a process started by an upgrade with {@code -Dit.unhealthy-if-child=true}. */
+	@Bean
+	HealthIndicator itHealthIndicator() {
+		boolean down = Boolean.getBoolean("it.unhealthy-if-child") && System.getenv("TABLEFLIP_HANDOFF_SOCKET") != null;
+		return () -> down ? Health.down().withDetail("why", "it.unhealthy-if-child").build() : Health.up().build();
 	}
 
 	@GetMapping("/slow")

@@ -154,10 +154,11 @@ abstract class UpgradeUnderLoadTests {
 	}
 
 	@Test
-	void separateManagementPortIsHandedOverToo() throws Exception {
+	void separateManagementPortIsHandedOverTooAndAHealthyNewVersionPassesTheHealthGate() throws Exception {
 		int management = ApplicationProcesses.freePort();
-		long old = start(List.of(), arguments("--management.server.port=" + management,
-				"--management.server.address=127.0.0.1"));
+		List<String> arguments = new ArrayList<>(healthGate()); // and a healthy new version passes the gate
+		arguments.addAll(List.of("--management.server.port=" + management, "--management.server.address=127.0.0.1"));
+		long old = start(List.of(), arguments(arguments.toArray(String[]::new)));
 
 		HttpLoad.Response response = HttpLoad.request(ApplicationProcesses.address(management), "POST",
 				"/actuator/tableflip/upgrade");
@@ -232,6 +233,19 @@ abstract class UpgradeUnderLoadTests {
 		failedUpgradeUnderLoadLosesNothing(List.of("-Dit.fail-warmup-if-child=true"),
 				List.of("--tableflip.warmup.requests[0].path=/warm", "--tableflip.warmup.count=50"),
 				"\"reason\":\"CHILD_FAILED\"", "warm-up failed: GET /warm answered 500");
+	}
+
+	@Test
+	void newVersionThatIsNotHealthyLeavesTheOldOneServing() throws Exception {
+		failedUpgradeUnderLoadLosesNothing(List.of("-Dit.unhealthy-if-child=true"), healthGate(),
+				"\"reason\":\"CHILD_FAILED\"", "health gate failed: health group 'gate' is DOWN");
+	}
+
+	/** The health gate on a group holding the test's own health contributor, and a probe of GET /. */
+	private static List<String> healthGate() {
+		return List.of("--tableflip.health-gate.enabled=true", "--tableflip.health-gate.groups=gate",
+				"--management.endpoint.health.group.gate.include=it", "--tableflip.health-gate.probe-path=/",
+				"--tableflip.health-gate.timeout=3s");
 	}
 
 	@Test
