@@ -25,6 +25,8 @@ public final class Intake {
 
 	private volatile boolean settled;
 
+	private volatile boolean closed;
+
 	Intake(CompletableFuture<Void> ready, boolean hasParent) {
 		this.ready = ready;
 		this.settled = !hasParent;
@@ -59,6 +61,16 @@ public final class Intake {
 		long closed = (long) (SLOT_NANOS * (1 - (double) elapsed / ramp));
 		long inSlot = elapsed % SLOT_NANOS;
 		return (inSlot < closed) ? closed - inSlot : 0;
+	}
+
+	/** This process drains: its servers stop accepting, and the intake must not start them again. */
+	void close() {
+		this.closed = true;
+	}
+
+	/** Whether this process no longer accepts at all: it drains. */
+	public boolean isClosed() {
+		return this.closed;
 	}
 
 	/** Whether the servers accept all the time from now on. */

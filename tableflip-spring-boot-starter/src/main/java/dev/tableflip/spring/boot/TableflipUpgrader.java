@@ -159,6 +159,7 @@ public class TableflipUpgrader {
 	/** From now on this process no longer accepts and every response ends its connection. */
 	void draining() {
 		this.state = State.DRAINING;
+		this.intake.close();
 		this.keepAlive.end();
 	}
 

@@ -127,8 +127,8 @@ class AdoptingLoopResources implements LoopResources {
 
 		/** Reads accepts while the intake is open, on the channel's event loop, until it stays open. */
 		private void follow(Channel channel) {
-			if (!channel.isOpen()) {
-				return;
+			if (!channel.isOpen() || this.intake.isClosed()) {
+				return; // draining: auto-read stays as the drain set it
 			}
 			if (this.intake.isSettled()) {
 				channel.config().setAutoRead(true);
