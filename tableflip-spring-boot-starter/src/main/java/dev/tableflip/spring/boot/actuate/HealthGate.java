@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.function.Supplier;
 
 import dev.tableflip.spring.boot.TakeoverStep;
-import dev.tableflip.spring.boot.warmup.WarmupListener;
+import dev.tableflip.spring.boot.PrivateListener;
 import org.jspecify.annotations.Nullable;
 
 import org.springframework.boot.availability.ApplicationAvailability;
@@ -37,12 +37,12 @@ public final class HealthGate implements TakeoverStep, Ordered {
 
 	private final @Nullable String probePath;
 
-	private final Supplier<WarmupListener> listener;
+	private final Supplier<PrivateListener> listener;
 
 	private final Duration timeout;
 
 	public HealthGate(ApplicationAvailability availability, Supplier<@Nullable HealthEndpoint> health,
-			List<String> groups, @Nullable String probePath, Supplier<WarmupListener> listener, Duration timeout) {
+			List<String> groups, @Nullable String probePath, Supplier<PrivateListener> listener, Duration timeout) {
 		this.availability = availability;
 		this.health = health;
 		this.groups = List.copyOf(groups);
@@ -69,7 +69,7 @@ public final class HealthGate implements TakeoverStep, Ordered {
 	@Override
 	public void run() throws Exception {
 		long deadline = System.nanoTime() + this.timeout.toNanos();
-		WarmupListener probe = null;
+		PrivateListener probe = null;
 		String base = null;
 		try {
 			if (this.probePath != null) {

@@ -14,7 +14,7 @@ import dev.tableflip.spring.boot.Takeover;
 import dev.tableflip.spring.boot.TakeoverStep;
 import dev.tableflip.spring.boot.UpgradeSignal;
 import dev.tableflip.spring.boot.warmup.Warmup;
-import dev.tableflip.spring.boot.warmup.WarmupListener;
+import dev.tableflip.spring.boot.PrivateListener;
 import dev.tableflip.spring.boot.warmup.WarmupRequest;
 
 import org.springframework.beans.factory.ObjectProvider;
@@ -45,11 +45,11 @@ public final class TableflipAutoConfiguration {
 	@Bean
 	@ConditionalOnMissingBean
 	Takeover tableflipTakeover(TableflipUpgrader upgrader, TableflipProperties properties,
-			ObjectProvider<TakeoverStep> steps, ObjectProvider<WarmupListener> warmupListeners,
+			ObjectProvider<TakeoverStep> steps, ObjectProvider<PrivateListener> warmupListeners,
 			ConfigurableApplicationContext context) {
 		List<TakeoverStep> all = new ArrayList<>(steps.orderedStream().toList());
 		Warmup warmup = warmup(properties,
-				() -> WarmupListener.forRunningServer(context, warmupListeners.orderedStream()));
+				() -> PrivateListener.forRunningServer(context, warmupListeners.orderedStream()));
 		if (warmup != null) {
 			all.add(warmup);
 		}
@@ -71,7 +71,7 @@ public final class TableflipAutoConfiguration {
 		return new TableflipLifecycle(upgrader, takeover, properties, context, observers);
 	}
 
-	static Warmup warmup(TableflipProperties properties, Supplier<WarmupListener> listener) {
+	static Warmup warmup(TableflipProperties properties, Supplier<PrivateListener> listener) {
 		TableflipProperties.Warmup warmup = properties.getWarmup();
 		if (warmup.getRequests().isEmpty()) {
 			if (warmup.getCount() != 0 || warmup.getDuration() != null) {

@@ -18,6 +18,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 
+import dev.tableflip.spring.boot.PrivateListener;
 import dev.tableflip.spring.boot.TakeoverStep;
 import org.apache.commons.logging.Log;
 import org.apache.commons.logging.LogFactory;
@@ -38,7 +39,7 @@ public final class Warmup implements TakeoverStep, Ordered {
 
 	private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(30);
 
-	private final Supplier<WarmupListener> listener;
+	private final Supplier<PrivateListener> listener;
 
 	private final List<WarmupRequest> requests;
 
@@ -55,7 +56,7 @@ public final class Warmup implements TakeoverStep, Ordered {
 	 * @param count how many requests to send in all, or 0 to send them for {@code duration}
 	 * @param duration how long to send requests when {@code count} is 0
 	 */
-	public Warmup(Supplier<WarmupListener> listener, List<WarmupRequest> requests, long count, @Nullable Duration duration,
+	public Warmup(Supplier<PrivateListener> listener, List<WarmupRequest> requests, long count, @Nullable Duration duration,
 			int concurrency, boolean requireSuccess) {
 		if (requests.isEmpty() || concurrency < 1 || (count <= 0 && duration == null)) {
 			throw new IllegalArgumentException("a warm-up needs requests, a count or a duration, and a concurrency");
@@ -80,7 +81,7 @@ public final class Warmup implements TakeoverStep, Ordered {
 
 	@Override
 	public void run() throws Exception {
-		WarmupListener listener = this.listener.get();
+		PrivateListener listener = this.listener.get();
 		InetSocketAddress address = listener.open();
 		ExecutorService workers = Executors.newFixedThreadPool(this.concurrency, daemon("tableflip-warmup"));
 		ExecutorService clientThreads = Executors.newCachedThreadPool(daemon("tableflip-warmup-client"));

@@ -7,7 +7,7 @@ import dev.tableflip.spring.boot.actuate.HealthGate;
 import dev.tableflip.spring.boot.actuate.TableflipHealthIndicator;
 import dev.tableflip.spring.boot.autoconfigure.TableflipAutoConfiguration;
 import dev.tableflip.spring.boot.autoconfigure.TableflipProperties;
-import dev.tableflip.spring.boot.warmup.WarmupListener;
+import dev.tableflip.spring.boot.PrivateListener;
 
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
@@ -39,7 +39,7 @@ public final class TableflipHealthAutoConfiguration {
 
 		@Bean
 		HealthGate tableflipHealthGate(TableflipProperties properties, ApplicationAvailability availability,
-				ObjectProvider<HealthEndpoint> health, ObjectProvider<WarmupListener> listeners,
+				ObjectProvider<HealthEndpoint> health, ObjectProvider<PrivateListener> listeners,
 				ConfigurableApplicationContext context) {
 			TableflipProperties.HealthGate gate = properties.getHealthGate();
 			Duration timeout = gate.getTimeout();
@@ -54,7 +54,7 @@ public final class TableflipHealthAutoConfiguration {
 						"must be a path starting with '/', such as /orders/health");
 			}
 			return new HealthGate(availability, health::getIfAvailable, gate.getGroups(), probePath,
-					() -> WarmupListener.forRunningServer(context, listeners.orderedStream()), timeout);
+					() -> PrivateListener.forRunningServer(context, listeners.orderedStream()), timeout);
 		}
 
 	}

@@ -3,7 +3,7 @@ package dev.tableflip.spring.boot.tomcat.autoconfigure;
 import dev.tableflip.spring.boot.TableflipUpgrader;
 import dev.tableflip.spring.boot.autoconfigure.TableflipAutoConfiguration;
 import dev.tableflip.spring.boot.tomcat.TomcatListenerAdoption;
-import dev.tableflip.spring.boot.tomcat.TomcatWarmupListener;
+import dev.tableflip.spring.boot.tomcat.TomcatPrivateListener;
 import org.apache.catalina.startup.Tomcat;
 
 import org.springframework.boot.autoconfigure.AutoConfiguration;
@@ -32,8 +32,8 @@ public final class TableflipTomcatAutoConfiguration {
 	}
 
 	@Bean
-	TomcatWarmupListener tableflipTomcatWarmupListener(ApplicationContext context) {
-		return new TomcatWarmupListener(context);
+	TomcatPrivateListener tableflipTomcatPrivateListener(ApplicationContext context) {
+		return new TomcatPrivateListener(context);
 	}
 
 }

@@ -4,7 +4,7 @@ import dev.tableflip.spring.boot.TableflipUpgrader;
 import dev.tableflip.spring.boot.autoconfigure.TableflipAutoConfiguration;
 import dev.tableflip.spring.boot.reactor.netty.ConnectionCloseWebFilter;
 import dev.tableflip.spring.boot.reactor.netty.NettyListenerAdoption;
-import dev.tableflip.spring.boot.reactor.netty.NettyWarmupListener;
+import dev.tableflip.spring.boot.reactor.netty.NettyPrivateListener;
 import reactor.netty.http.server.HttpServer;
 
 import org.springframework.beans.factory.ObjectProvider;
@@ -43,8 +43,8 @@ public final class TableflipReactorNettyAutoConfiguration {
 	}
 
 	@Bean
-	NettyWarmupListener tableflipNettyWarmupListener(ApplicationContext context) {
-		return new NettyWarmupListener(context);
+	NettyPrivateListener tableflipNettyPrivateListener(ApplicationContext context) {
+		return new NettyPrivateListener(context);
 	}
 
 }

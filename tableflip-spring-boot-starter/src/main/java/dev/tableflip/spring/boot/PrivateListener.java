@@ -1,7 +1,6 @@
-package dev.tableflip.spring.boot.warmup;
+package dev.tableflip.spring.boot;
 
 import java.net.InetSocketAddress;
-
 import java.util.stream.Stream;
 
 import org.springframework.boot.web.server.WebServer;
@@ -9,11 +8,12 @@ import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ApplicationContext;
 
 /**
- * A private loopback listener of the application's own web server, open only while the
- * warm-up runs: warm-up requests reach this process's server through it, never the shared
- * listener (where the old process could answer them). Server adapters provide one.
+ * A private loopback listener of the application's own web server, open only while a
+ * before-ready step uses it (the warm-up, the health gate's probe): those requests reach this
+ * process's server through it, never the shared listener, whose queue belongs to the old
+ * process until this one is ready. Server adapters provide one.
  */
-public interface WarmupListener {
+public interface PrivateListener {
 
 	/** Whether this listener can open one for the application's running server. */
 	boolean isFor(WebServer server);
@@ -32,7 +32,7 @@ public interface WarmupListener {
 	 * The one of {@code candidates} for the application's running server.
 	 * @throws IllegalStateException if it runs no server, or one none of them supports
 	 */
-	static WarmupListener forRunningServer(ApplicationContext context, Stream<WarmupListener> candidates) {
+	static PrivateListener forRunningServer(ApplicationContext context, Stream<PrivateListener> candidates) {
 		WebServer server = (context instanceof WebServerApplicationContext web) ? web.getWebServer() : null;
 		if (server == null) {
 			throw new IllegalStateException("a private listener needs a web server, and this application runs none");

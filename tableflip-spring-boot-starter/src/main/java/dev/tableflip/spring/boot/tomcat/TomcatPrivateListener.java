@@ -3,7 +3,7 @@ package dev.tableflip.spring.boot.tomcat;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 
-import dev.tableflip.spring.boot.warmup.WarmupListener;
+import dev.tableflip.spring.boot.PrivateListener;
 import org.apache.catalina.LifecycleException;
 import org.apache.catalina.Service;
 import org.apache.catalina.connector.Connector;
@@ -17,17 +17,17 @@ import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ApplicationContext;
 
 /**
- * Warm-up traffic for Tomcat: a second connector on a loopback port, added to the running
+ * The private listener on Tomcat: a second connector on a loopback port, added to the running
  * server's service and removed again. It shares the main connector's thread pool, so the
  * warm-up also starts the threads that will serve.
  */
-public class TomcatWarmupListener implements WarmupListener {
+public class TomcatPrivateListener implements PrivateListener {
 
 	private final ApplicationContext context;
 
 	private volatile @Nullable Connector connector;
 
-	public TomcatWarmupListener(ApplicationContext context) {
+	public TomcatPrivateListener(ApplicationContext context) {
 		this.context = context;
 	}
 
@@ -51,7 +51,7 @@ public class TomcatWarmupListener implements WarmupListener {
 		this.connector = connector;
 		if (connector.getLocalPort() <= 0) {
 			close();
-			throw new IllegalStateException("the warm-up connector did not start: " + connector.getStateName());
+			throw new IllegalStateException("the private connector did not start: " + connector.getStateName());
 		}
 		return new InetSocketAddress(InetAddress.getLoopbackAddress(), connector.getLocalPort());
 	}
@@ -68,7 +68,7 @@ public class TomcatWarmupListener implements WarmupListener {
 			connector.destroy(); // closes its listener
 		}
 		catch (LifecycleException ex) {
-			throw new IllegalStateException("cannot close the warm-up connector", ex);
+			throw new IllegalStateException("cannot close the private connector", ex);
 		}
 	}
 
@@ -77,7 +77,7 @@ public class TomcatWarmupListener implements WarmupListener {
 		if (server instanceof TomcatWebServer tomcat) {
 			return tomcat;
 		}
-		throw new IllegalStateException("the warm-up needs the application's Tomcat, but its web server is " + server);
+		throw new IllegalStateException("a private listener needs the application's Tomcat, but its web server is " + server);
 	}
 
 }

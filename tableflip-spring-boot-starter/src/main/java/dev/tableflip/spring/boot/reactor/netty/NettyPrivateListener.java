@@ -4,7 +4,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 
-import dev.tableflip.spring.boot.warmup.WarmupListener;
+import dev.tableflip.spring.boot.PrivateListener;
 import org.jspecify.annotations.Nullable;
 import reactor.netty.DisposableServer;
 import reactor.netty.http.server.HttpServer;
@@ -16,10 +16,10 @@ import org.springframework.http.server.reactive.HttpHandler;
 import org.springframework.http.server.reactive.ReactorHttpHandlerAdapter;
 
 /**
- * Warm-up traffic for Reactor Netty: a second server on a loopback port, on the same event
+ * The private listener on Reactor Netty: a second server on a loopback port, on the same event
  * loops, serving the application's own {@link HttpHandler}, disposed of again.
  */
-public class NettyWarmupListener implements WarmupListener {
+public class NettyPrivateListener implements PrivateListener {
 
 	private static final Duration TIMEOUT = Duration.ofSeconds(10);
 
@@ -27,7 +27,7 @@ public class NettyWarmupListener implements WarmupListener {
 
 	private volatile @Nullable DisposableServer server;
 
-	public NettyWarmupListener(ApplicationContext context) {
+	public NettyPrivateListener(ApplicationContext context) {
 		this.context = context;
 	}
 
