@@ -52,27 +52,31 @@ final class Child {
 
 	private final int generation;
 
+	private final Map<String, String> notes;
+
 	/** Completes when the child is ready, or fails with the reason it never will be. */
 	private final CompletableFuture<Void> ready = new CompletableFuture<>();
 
 	private volatile SocketChannel connection;
 
 	private Child(Process process, Path directory, ServerSocketChannel rendezvous, String token,
-			List<Handoff> handoffs, int generation) {
+			List<Handoff> handoffs, int generation, Map<String, String> notes) {
 		this.process = process;
 		this.directory = directory;
 		this.rendezvous = rendezvous;
 		this.token = token;
 		this.handoffs = handoffs;
 		this.generation = generation;
+		this.notes = notes;
 	}
 
 	/**
 	 * Starts the new process and the handoff; {@link #ready()} tells how it ends.
 	 * @param generation the generation of the calling process
+	 * @param notes what the new process should know of its line ({@link Lineage#notes})
 	 */
 	static Child start(List<String> command, Map<String, String> environment, Path workingDirectory,
-			List<Handoff> handoffs, int generation) throws UpgradeException {
+			List<Handoff> handoffs, int generation, Map<String, String> notes) throws UpgradeException {
 		Path directory = null;
 		ServerSocketChannel rendezvous = null;
 		try {
@@ -90,7 +94,7 @@ final class Child {
 			builder.environment().put(Handshake.ENV_SOCKET, socket.toString());
 			builder.environment().put(Handshake.ENV_TOKEN, token);
 			Process process = builder.start();
-			Child child = new Child(process, directory, rendezvous, token, handoffs, generation);
+			Child child = new Child(process, directory, rendezvous, token, handoffs, generation, notes);
 			child.watch();
 			return child;
 		}
@@ -175,7 +179,8 @@ final class Child {
 			for (Handoff handoff : this.handoffs) {
 				Native.send(fd, Handshake.descriptor(handoff.descriptor()), handoff.fd());
 			}
-			write(connection, Handshake.end(this.generation, this.handoffs.size(), ProcessHandle.current().pid()));
+			write(connection, Handshake.end(this.generation, this.handoffs.size(), ProcessHandle.current().pid(),
+					this.notes));
 			logger.info("Handed {} descriptor(s) to new process {}; waiting until it is ready", this.handoffs.size(),
 					pid());
 			Frame ready = Handshake.read(input);

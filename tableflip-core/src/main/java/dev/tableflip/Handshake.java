@@ -8,7 +8,9 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The handoff protocol between an old process (the parent) and the new one (the child),
@@ -19,7 +21,7 @@ import java.util.List;
  * child  -&gt; parent   HELLO       token, pid
  * parent -&gt; child    DESCRIPTOR  kind, network, address   (+1 descriptor, SCM_RIGHTS)
  *                    ... one per handed-over descriptor
- * parent -&gt; child    END         generation, count, parent pid
+ * parent -&gt; child    END         generation, count, parent pid, notes (key/value pairs)
  * child  -&gt; parent   READY
  * child  -&gt; parent   FAILED      reason                   (instead of READY: it will not serve)
  * parent -&gt; child    REFUSED     reason                   (instead of the above, on a bad HELLO)
@@ -113,7 +115,12 @@ final class Handshake {
 	record Hello(String token, long pid) {
 	}
 
-	record End(int generation, int count, long parentPid) {
+	/**
+	 * The end of the handoff. {@code notes} carry what the new process should know of its
+	 * line (see {@link Lineage}); keys a side does not know are ignored, so that either side
+	 * may add some.
+	 */
+	record End(int generation, int count, long parentPid, Map<String, String> notes) {
 	}
 
 	/**
@@ -174,11 +181,16 @@ final class Handshake {
 		});
 	}
 
-	static ByteBuffer end(int generation, int count, long parentPid) {
+	static ByteBuffer end(int generation, int count, long parentPid, Map<String, String> notes) {
 		return encode(Type.END, (out) -> {
 			out.writeInt(generation);
 			out.writeInt(count);
 			out.writeLong(parentPid);
+			out.writeShort(notes.size());
+			for (Map.Entry<String, String> note : notes.entrySet()) {
+				out.writeUTF(note.getKey());
+				out.writeUTF(note.getValue());
+			}
 		});
 	}
 
@@ -213,7 +225,17 @@ final class Handshake {
 	}
 
 	static End parseEnd(Frame frame) throws ProtocolException {
-		return parse(frame.expect(Type.END, 0), (in) -> new End(in.readInt(), in.readInt(), in.readLong()));
+		return parse(frame.expect(Type.END, 0), (in) -> {
+			int generation = in.readInt();
+			int count = in.readInt();
+			long parentPid = in.readLong();
+			int size = in.readUnsignedShort();
+			Map<String, String> notes = new LinkedHashMap<>();
+			for (int i = 0; i < size; i++) {
+				notes.put(in.readUTF(), in.readUTF());
+			}
+			return new End(generation, count, parentPid, Map.copyOf(notes));
+		});
 	}
 
 	static String parseRefused(Frame frame) throws ProtocolException {

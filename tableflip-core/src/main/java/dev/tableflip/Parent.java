@@ -31,16 +31,16 @@ final class Parent {
 
 	private final Map<Descriptor, Integer> descriptors;
 
-	private final int generation;
+	private final Lineage lineage;
 
 	private final long pid;
 
 	private final CompletableFuture<Void> exited = new CompletableFuture<>();
 
-	private Parent(SocketChannel connection, Map<Descriptor, Integer> descriptors, int generation, long pid) {
+	private Parent(SocketChannel connection, Map<Descriptor, Integer> descriptors, Lineage lineage, long pid) {
 		this.connection = connection;
 		this.descriptors = descriptors;
-		this.generation = generation;
+		this.lineage = lineage;
 		this.pid = pid;
 	}
 
@@ -100,7 +100,8 @@ final class Parent {
 					}
 					logger.info("Took over {} descriptor(s) from process {} (generation {})", descriptors.size(),
 							end.parentPid(), end.generation());
-					return new Parent(connection, descriptors, end.generation() + 1, end.parentPid());
+					return new Parent(connection, descriptors, Lineage.inherited(end.generation() + 1, end.notes()),
+							end.parentPid());
 				}
 				Descriptor descriptor = Handshake.parseDescriptor(frame);
 				Integer previous = descriptors.put(descriptor, frame.fds().get(0));
@@ -120,9 +121,9 @@ final class Parent {
 		return this.descriptors;
 	}
 
-	/** This process's generation: one more than the parent's. */
-	int generation() {
-		return this.generation;
+	/** This process's lineage as the parent handed it over: one generation more than the parent's. */
+	Lineage lineage() {
+		return this.lineage;
 	}
 
 	long pid() {

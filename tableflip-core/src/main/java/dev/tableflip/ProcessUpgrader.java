@@ -3,8 +3,10 @@ package dev.tableflip;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -61,6 +63,8 @@ final class ProcessUpgrader implements Upgrader {
 
 	private State state = State.STARTING;
 
+	private volatile Lineage lineage;
+
 	/** The new process while UPGRADING; after UPGRADED, kept so its connection stays open. */
 	private Child child;
 
@@ -68,6 +72,7 @@ final class ProcessUpgrader implements Upgrader {
 		this.options = options;
 		this.parent = parent;
 		this.fds = new Fds((parent != null) ? parent.descriptors() : Map.of(), options.listenConfig());
+		this.lineage = (parent != null) ? parent.lineage() : Lineage.first();
 	}
 
 	static synchronized ProcessUpgrader create(UpgraderOptions options) throws IOException {
@@ -122,9 +127,9 @@ final class ProcessUpgrader implements Upgrader {
 	}
 
 	@Override
-	public long upgrade() throws UpgradeException {
+	public long upgrade(String cause) throws UpgradeException {
 		try {
-			return upgradeAsync().join();
+			return upgradeAsync(cause).join();
 		}
 		catch (CompletionException ex) {
 			if (ex.getCause() instanceof UpgradeException upgrade) {
@@ -136,17 +141,20 @@ final class ProcessUpgrader implements Upgrader {
 	}
 
 	@Override
-	public synchronized CompletableFuture<Long> upgradeAsync() {
+	public synchronized CompletableFuture<Long> upgradeAsync(String cause) {
+		Objects.requireNonNull(cause, "cause");
 		UpgradeException refusal = refusal();
 		if (refusal == null) {
 			refusal = Preflight.linux().check(command(), INITIAL_WORKING_DIRECTORY);
 		}
 		if (refusal != null) {
+			this.lineage = this.lineage.after(refusal, Instant.now());
 			return CompletableFuture.failedFuture(refusal);
 		}
 		this.state = State.UPGRADING;
 		CompletableFuture<Long> result = new CompletableFuture<>();
-		Thread upgrade = new Thread(() -> runUpgrade(result), "tableflip-upgrade");
+		Map<String, String> notes = this.lineage.notes(cause);
+		Thread upgrade = new Thread(() -> runUpgrade(notes, result), "tableflip-upgrade");
 		upgrade.setDaemon(true);
 		upgrade.start();
 		return result;
@@ -165,12 +173,12 @@ final class ProcessUpgrader implements Upgrader {
 		};
 	}
 
-	private void runUpgrade(CompletableFuture<Long> result) {
+	private void runUpgrade(Map<String, String> notes, CompletableFuture<Long> result) {
 		long started = System.nanoTime();
 		Child child = null;
 		try {
 			child = Child.start(command(), this.options.environment(), INITIAL_WORKING_DIRECTORY, this.fds.handoffs(),
-					generation());
+					generation(), notes);
 			logger.info("Upgrade: started new process {}", child.pid());
 			if (!adopt(child)) {
 				throw new UpgradeException(Reason.STOPPED, "the upgrader was stopped", child.pid(),
@@ -189,7 +197,7 @@ final class ProcessUpgrader implements Upgrader {
 			if (child != null) {
 				child.kill();
 			}
-			failed();
+			failed(ex);
 			logger.warn("Upgrade failed ({}): {}", ex.reason(), ex.getMessage());
 			result.completeExceptionally(ex);
 		}
@@ -197,10 +205,11 @@ final class ProcessUpgrader implements Upgrader {
 			if (child != null) {
 				child.kill();
 			}
-			failed();
+			UpgradeException failure = new UpgradeException(Reason.SPAWN_FAILED, "upgrade failed: " + ex,
+					(child != null) ? child.pid() : -1, Integer.MIN_VALUE, ex);
+			failed(failure);
 			logger.error("Upgrade failed", ex);
-			result.completeExceptionally(new UpgradeException(Reason.SPAWN_FAILED, "upgrade failed: " + ex,
-					(child != null) ? child.pid() : -1, Integer.MIN_VALUE, ex));
+			result.completeExceptionally(failure);
 		}
 	}
 
@@ -247,13 +256,15 @@ final class ProcessUpgrader implements Upgrader {
 			return false;
 		}
 		this.state = State.UPGRADED;
+		this.lineage = this.lineage.after(null, Instant.now());
 		this.exit.complete(null);
 		return true;
 	}
 
 	/** UPGRADING -> READY, unless stopped meanwhile. */
-	private synchronized void failed() {
+	private synchronized void failed(UpgradeException failure) {
 		this.child = null;
+		this.lineage = this.lineage.after(failure, Instant.now());
 		if (this.state == State.UPGRADING) {
 			this.state = State.READY;
 		}
@@ -312,7 +323,12 @@ final class ProcessUpgrader implements Upgrader {
 
 	@Override
 	public int generation() {
-		return (this.parent != null) ? this.parent.generation() : 1;
+		return this.lineage.generation();
+	}
+
+	@Override
+	public Lineage lineage() {
+		return this.lineage;
 	}
 
 }

@@ -18,6 +18,8 @@ final class StubUpgrader implements Upgrader {
 
 	private final CompletableFuture<Void> exit = new CompletableFuture<>();
 
+	private final Lineage lineage = Lineage.first();
+
 	StubUpgrader(ListenConfig listenConfig) {
 		this.fds = new Fds(Map.of(), listenConfig);
 	}
@@ -36,12 +38,12 @@ final class StubUpgrader implements Upgrader {
 	}
 
 	@Override
-	public long upgrade() throws UpgradeException {
+	public long upgrade(String cause) throws UpgradeException {
 		throw unsupported();
 	}
 
 	@Override
-	public CompletableFuture<Long> upgradeAsync() {
+	public CompletableFuture<Long> upgradeAsync(String cause) {
 		return CompletableFuture.failedFuture(unsupported());
 	}
 
@@ -72,6 +74,11 @@ final class StubUpgrader implements Upgrader {
 	@Override
 	public int generation() {
 		return 1;
+	}
+
+	@Override
+	public Lineage lineage() {
+		return this.lineage;
 	}
 
 	private static UpgradeException unsupported() {

@@ -74,16 +74,30 @@ public interface Upgrader {
 
 	/**
 	 * Starts a new process, hands it every descriptor in use and blocks until it is ready.
+	 * The new process's {@link #lineage()} gives {@code api} as its cause.
 	 * @return the pid of the new process
 	 * @throws UpgradeException if it did not become ready; its reason says why
 	 */
-	long upgrade() throws UpgradeException;
+	default long upgrade() throws UpgradeException {
+		return upgrade("api");
+	}
+
+	/**
+	 * Like {@link #upgrade()}, for a cause that the new process's {@link #lineage()} tells
+	 * ({@code signal}, {@code endpoint}...).
+	 */
+	long upgrade(String cause) throws UpgradeException;
 
 	/**
 	 * Like {@link #upgrade()}, without blocking: the future completes with the new process's
 	 * pid, or fails with an {@link UpgradeException} (refusals fail it at once).
 	 */
-	CompletableFuture<Long> upgradeAsync();
+	default CompletableFuture<Long> upgradeAsync() {
+		return upgradeAsync("api");
+	}
+
+	/** Like {@link #upgradeAsync()}, for a cause that the new process's {@link #lineage()} tells. */
+	CompletableFuture<Long> upgradeAsync(String cause);
 
 	/**
 	 * Completes when this process should exit: after a successful upgrade or {@link #stop()}.
@@ -113,5 +127,11 @@ public interface Upgrader {
 
 	/** 1 for a process started by hand, one more than its parent's for one started by an upgrade. */
 	int generation();
+
+	/**
+	 * The story so far: this process's generation, when and why it was started, and the
+	 * upgrades of this process and all its ancestors, carried across every handoff.
+	 */
+	Lineage lineage();
 
 }

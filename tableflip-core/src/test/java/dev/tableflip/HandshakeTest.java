@@ -2,6 +2,7 @@ package dev.tableflip;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.Map;
 
 import dev.tableflip.Descriptor.Kind;
 import dev.tableflip.Handshake.Frame;
@@ -19,7 +20,8 @@ class HandshakeTest {
 	void framesRoundTrip() throws IOException {
 		assertThat(Handshake.parseHello(read(Handshake.hello("secret", 42))))
 			.isEqualTo(new Handshake.Hello("secret", 42));
-		assertThat(Handshake.parseEnd(read(Handshake.end(3, 2, 7)))).isEqualTo(new Handshake.End(3, 2, 7));
+		assertThat(Handshake.parseEnd(read(Handshake.end(3, 2, 7, Map.of("cause", "signal")))))
+			.isEqualTo(new Handshake.End(3, 2, 7, Map.of("cause", "signal")));
 		assertThat(Handshake.parseRefused(read(Handshake.refused("no")))).isEqualTo("no");
 		assertThat(read(Handshake.ready()).type()).isEqualTo(Type.READY);
 	}
@@ -71,7 +73,7 @@ class HandshakeTest {
 
 	@Test
 	void extraPayloadBytesAreNamed() throws IOException {
-		ByteBuffer end = Handshake.end(1, 0, 1);
+		ByteBuffer end = Handshake.end(1, 0, 1, Map.of());
 		ByteBuffer longer = ByteBuffer.allocate(end.remaining() + 2).put(end);
 		longer.putInt(6, longer.capacity() - Handshake.HEADER_BYTES).rewind();
 		Frame frame = read(longer);

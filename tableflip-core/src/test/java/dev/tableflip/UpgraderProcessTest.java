@@ -19,6 +19,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.stream.Stream;
@@ -243,6 +244,43 @@ class UpgraderProcessTest {
 		assertThat(this.services.awaitFrom(second.pid(), "STARTED", WAIT).get("generation")).isEqualTo("2");
 		assertThat(this.services.awaitFrom(third.pid(), "STARTED", WAIT).get("generation")).isEqualTo("3");
 		assertThat(askPid()).isEqualTo(third.pid());
+	}
+
+	@Test
+	void lineageCarriesCauseCountersAndLastFailureAcrossGenerations() throws Exception {
+		Event first = this.services.start("tcp=" + this.tcp, "linger-ms=3000",
+				"fail-once=" + this.directory.resolve("failed-once"));
+		Map<String, String> started = this.services.awaitFrom(first.pid(), "STARTED", WAIT).details();
+		assertThat(started).containsEntry("generation", "1")
+			.containsEntry("cause", "start")
+			.containsEntry("succeeded", "0")
+			.containsEntry("last-failure", "none");
+
+		assertThat(this.services.control(first, "upgrade endpoint")).startsWith("FAILED CHILD_FAILED");
+		assertThat(this.services.control(first, "upgrade signal")).isEqualTo("OK");
+		Event second = this.services.awaitOther("READY", first.pid(), WAIT);
+		assertThat(this.services.control(second, "upgrade")).as("refused while its parent lingers")
+			.startsWith("FAILED PARENT_NOT_EXITED");
+		this.services.awaitGone(first.pid(), WAIT);
+		assertThat(this.services.control(second, "upgrade")).isEqualTo("OK");
+		Event third = this.services.await(
+				(event) -> event.name().equals("READY") && event.pid() != first.pid() && event.pid() != second.pid(),
+				WAIT);
+
+		assertThat(this.services.awaitFrom(second.pid(), "STARTED", WAIT).details()).containsEntry("generation", "2")
+			.containsEntry("cause", "signal")
+			.containsEntry("succeeded", "1")
+			.containsEntry("failed", "1")
+			.containsEntry("refused", "0")
+			.containsEntry("last-failure", "1:CHILD_FAILED")
+			.containsEntry("first-started", started.get("first-started"));
+		assertThat(this.services.awaitFrom(third.pid(), "STARTED", WAIT).details()).containsEntry("generation", "3")
+			.containsEntry("cause", "api")
+			.containsEntry("succeeded", "2")
+			.containsEntry("failed", "1")
+			.containsEntry("refused", "1")
+			.containsEntry("last-failure", "1:CHILD_FAILED")
+			.containsEntry("first-started", started.get("first-started"));
 	}
 
 	@Test
