@@ -15,6 +15,7 @@ import java.util.function.Consumer;
 
 import dev.tableflip.Descriptor;
 import dev.tableflip.Fds;
+import dev.tableflip.Lineage;
 import dev.tableflip.UpgradeException;
 import dev.tableflip.UpgradeException.Reason;
 import dev.tableflip.Upgrader;
@@ -168,6 +169,14 @@ public class TableflipUpgrader {
 		return this.upgrader.generation();
 	}
 
+	/**
+	 * The story of this service across upgrades: when and why this process was started, and
+	 * the upgrades of this process and all its ancestors.
+	 */
+	public Lineage lineage() {
+		return this.upgrader.lineage();
+	}
+
 	public long pid() {
 		return ProcessHandle.current().pid();
 	}
@@ -237,7 +246,7 @@ public class TableflipUpgrader {
 	public CompletableFuture<UpgradeRecord> upgradeAsync(String trigger) {
 		Instant startedAt = Instant.now();
 		long started = System.nanoTime();
-		CompletableFuture<Long> upgrade = this.upgrader.upgradeAsync();
+		CompletableFuture<Long> upgrade = this.upgrader.upgradeAsync(trigger);
 		boolean spawning = !upgrade.isDone(); // refusals fail at once and change nothing
 		if (spawning) {
 			this.state = State.UPGRADING;

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Map;
 
 import dev.tableflip.Descriptor;
+import dev.tableflip.Lineage;
 import dev.tableflip.UpgradeException.Reason;
 import dev.tableflip.spring.boot.TableflipUpgrader;
 import dev.tableflip.spring.boot.UpgradeRecord;
@@ -17,8 +18,9 @@ import org.springframework.boot.actuate.endpoint.annotation.WriteOperation;
 import org.springframework.boot.actuate.endpoint.web.WebEndpointResponse;
 
 /**
- * {@code GET /actuator/tableflip} tells this process's generation, state, listeners and last
- * upgrades; {@code POST /actuator/tableflip/upgrade} upgrades it and answers once the new
+ * {@code GET /actuator/tableflip} tells this process's generation, state, listeners, lineage
+ * (when and why it was started, the upgrades of the whole line since the first process) and its
+ * own last upgrades; {@code POST /actuator/tableflip/upgrade} upgrades it and answers once the new
  * process is ready (200) or the upgrade failed (503) or was refused (409). Read-only unless
  * {@code management.endpoint.tableflip.access=unrestricted}: an upgrade starts a process.
  */
@@ -43,8 +45,27 @@ public class TableflipEndpoint {
 		}
 		status.put("listeners", Map.of("inherited", names(this.upgrader.fds().inherited()), "used",
 				names(this.upgrader.fds().used())));
+		status.put("lineage", describe(this.upgrader.lineage()));
 		status.put("upgrades", this.upgrader.history().stream().map(TableflipEndpoint::describe).toList());
 		return status;
+	}
+
+	private static Map<String, Object> describe(Lineage lineage) {
+		Map<String, Object> described = new LinkedHashMap<>();
+		described.put("started", lineage.started().toString());
+		described.put("startedBy", lineage.cause());
+		described.put("firstStarted", lineage.firstStarted().toString());
+		described.put("upgrades", Map.of("attempted", lineage.attempted(), "succeeded", lineage.succeeded(), "failed",
+				lineage.failed(), "refused", lineage.refused()));
+		lineage.lastFailure().ifPresent((failure) -> {
+			Map<String, Object> last = new LinkedHashMap<>();
+			last.put("at", failure.at().toString());
+			last.put("generation", failure.generation());
+			last.put("reason", failure.reason().name());
+			last.put("message", failure.message());
+			described.put("lastFailure", last);
+		});
+		return described;
 	}
 
 	@WriteOperation

@@ -1,14 +1,17 @@
 package dev.tableflip.spring.boot.actuate;
 
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 
 import dev.tableflip.Descriptor;
 import dev.tableflip.spring.boot.DrainObserver;
 import dev.tableflip.spring.boot.TableflipUpgrader;
 import dev.tableflip.spring.boot.UpgradeRecord;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.TimeGauge;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.MeterBinder;
 
@@ -18,7 +21,11 @@ import io.micrometer.core.instrument.binder.MeterBinder;
  * {@code tableflip.generation} and {@code tableflip.listeners} (gauges), {@code tableflip.state}
  * (a gauge per state, tag {@code state}, 1 for the current one: {@code overlapping} while the
  * old process still accepts beside the new one), and
- * {@code tableflip.drain.duration} (timer, recorded by the old process as it leaves).
+ * {@code tableflip.drain.duration} (timer, recorded by the old process as it leaves). The
+ * lineage meters tell the whole line's story, carried across upgrades:
+ * {@code tableflip.lineage.upgrades} (function counter, tag {@code outcome}: the upgrades of this
+ * process and all its ancestors) and {@code tableflip.lineage.start.time} (when the first process
+ * was started by hand).
  */
 public class TableflipMetrics implements MeterBinder, DrainObserver {
 
@@ -47,6 +54,20 @@ public class TableflipMetrics implements MeterBinder, DrainObserver {
 				.tag("state", state.name().toLowerCase())
 				.register(registry);
 		}
+		for (String outcome : new String[] { "succeeded", "failed", "refused" }) {
+			FunctionCounter.builder("tableflip.lineage.upgrades", this.upgrader, (upgrader) -> switch (outcome) {
+				case "succeeded" -> upgrader.lineage().succeeded();
+				case "failed" -> upgrader.lineage().failed();
+				default -> upgrader.lineage().refused();
+			})
+				.description("Upgrade attempts of this process and all its ancestors since the first was started")
+				.tag("outcome", outcome)
+				.register(registry);
+		}
+		TimeGauge.builder("tableflip.lineage.start.time", this.upgrader, TimeUnit.MILLISECONDS,
+				(upgrader) -> upgrader.lineage().firstStarted().toEpochMilli())
+			.description("When the first process of this line was started by hand, since the epoch")
+			.register(registry);
 		this.upgrader.onUpgrade(this::record);
 	}
 

@@ -2,6 +2,7 @@ package dev.tableflip.spring.boot.actuate;
 
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
 import dev.tableflip.Upgrader;
 import dev.tableflip.spring.boot.TableflipUpgrader;
@@ -35,6 +36,7 @@ class TableflipEndpointTests {
 	}
 
 	@Test
+	@SuppressWarnings("unchecked")
 	void statusTellsGenerationStateAndHistory() throws Exception {
 		this.upgrader.ready();
 		this.upgrader.upgrade("api");
@@ -43,6 +45,10 @@ class TableflipEndpointTests {
 			.containsEntry("state", "ready")
 			.containsEntry("pid", ProcessHandle.current().pid());
 		assertThat((List<?>) status.get("upgrades")).hasSize(1);
+		assertThat((Map<String, Object>) status.get("lineage")).containsEntry("startedBy", "start")
+			.containsEntry("upgrades", Map.of("attempted", 0L, "succeeded", 0L, "failed", 0L, "refused", 0L))
+			.containsKeys("started", "firstStarted")
+			.doesNotContainKey("lastFailure");
 	}
 
 	@Test
@@ -57,6 +63,10 @@ class TableflipEndpointTests {
 		this.upgrader.upgrade("api");
 		assertThat(registry.get("tableflip.upgrades").tag("outcome", "refused").counter().count()).isEqualTo(1);
 		assertThat(registry.get("tableflip.generation").gauge().value()).isEqualTo(1);
+		assertThat(registry.get("tableflip.lineage.upgrades").tag("outcome", "succeeded").functionCounter().count())
+			.isZero();
+		assertThat(registry.get("tableflip.lineage.start.time").timeGauge().value(TimeUnit.MILLISECONDS))
+			.isEqualTo(this.upgrader.lineage().firstStarted().toEpochMilli());
 	}
 
 }

@@ -101,6 +101,11 @@ abstract class UpgradeUnderLoadTests {
 			}
 			load.close();
 			System.out.println(getClass().getSimpleName() + ", 3 upgrades under load: " + load.summary());
+			String status = HttpLoad.get(ApplicationProcesses.address(this.port), "/actuator/tableflip").body();
+			assertThat(status).as("the lineage after three upgrades")
+				.contains("\"generation\":4")
+				.contains("\"startedBy\":\"signal\"")
+				.containsPattern("\"upgrades\":\\{[^}]*\"succeeded\":3");
 			assertThat(load.failed()).as(load.summary() + "\n" + this.processes.output()).isZero();
 			assertThat(load.keepAliveOk()).as(load.summary()).isGreaterThan(200);
 			assertThat(load.freshOk()).as(load.summary()).isGreaterThan(100);
