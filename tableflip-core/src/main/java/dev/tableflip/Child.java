@@ -90,6 +90,8 @@ final class Child {
 			String token = HexFormat.of().formatHex(secret);
 
 			ProcessBuilder builder = new ProcessBuilder(command).directory(workingDirectory.toFile()).inheritIO();
+			// systemd's sockets reach the new process by the handoff, not as descriptors 3, 4...
+			builder.environment().keySet().removeAll(SocketActivation.VARIABLES);
 			builder.environment().putAll(environment);
 			builder.environment().put(Handshake.ENV_SOCKET, socket.toString());
 			builder.environment().put(Handshake.ENV_TOKEN, token);

@@ -3,6 +3,7 @@ package dev.tableflip;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 import jnr.constants.platform.Fcntl;
@@ -11,6 +12,8 @@ import jnr.ffi.LibraryLoader;
 import jnr.ffi.annotations.In;
 import jnr.ffi.annotations.Out;
 import jnr.ffi.byref.IntByReference;
+import jnr.ffi.types.size_t;
+import jnr.ffi.types.ssize_t;
 import jnr.posix.CmsgHdr;
 import jnr.posix.MsgHdr;
 import jnr.posix.POSIX;
@@ -41,6 +44,13 @@ final class Native {
 
 	private static final int MSG_CMSG_CLOEXEC = 0x40000000;
 
+	private static final int MSG_NOSIGNAL = 0x4000;
+
+	private static final int SOCK_CLOEXEC = 0x80000;
+
+	/** {@code sizeof(struct sockaddr_storage)}. */
+	private static final int SOCKADDR_STORAGE_BYTES = 128;
+
 	static final int AF_UNIX = 1;
 
 	static final int AF_INET = 2;
@@ -67,6 +77,13 @@ final class Native {
 	public interface LibC {
 
 		int getsockopt(int fd, int level, int optname, @Out int[] optval, @In @Out IntByReference optlen);
+
+		int getsockname(int fd, @Out byte[] address, @In @Out IntByReference length);
+
+		int socket(int domain, int type, int protocol);
+
+		@ssize_t
+		long sendto(int fd, @In byte[] buffer, @size_t long length, int flags, @In byte[] address, int addressLength);
 
 	}
 
@@ -184,6 +201,55 @@ final class Native {
 			throw new IOException("cannot make descriptor " + fd + " non-blocking: " + posix.strerror(posix.errno()));
 		}
 		return copy;
+	}
+
+	/**
+	 * The local address of a socket as {@code getsockname} gives it: {@code sockaddr_in},
+	 * {@code sockaddr_in6} or {@code sockaddr_un} bytes, family first in native byte order.
+	 */
+	static ByteBuffer localAddress(int fd) throws IOException {
+		byte[] address = new byte[SOCKADDR_STORAGE_BYTES];
+		IntByReference length = new IntByReference(address.length);
+		if (libc.getsockname(fd, address, length) != 0) {
+			throw new IOException("getsockname(" + fd + ") failed: " + posix.strerror(posix.errno()));
+		}
+		return ByteBuffer.wrap(address, 0, Math.min(length.intValue(), address.length)).slice();
+	}
+
+	/** Marks a descriptor close-on-exec. */
+	static void closeOnExec(int fd) {
+		posix.fcntlInt(fd, Fcntl.F_SETFD, FD_CLOEXEC);
+	}
+
+	/**
+	 * Sends one datagram to a UNIX datagram socket: a path, or an abstract name starting with
+	 * {@code @}. The JDK has no UNIX datagram channels.
+	 */
+	static void sendDatagram(String socket, byte[] message) throws IOException {
+		byte[] path = socket.getBytes(StandardCharsets.UTF_8);
+		boolean abstractName = socket.startsWith("@");
+		int length = 2 + path.length + (abstractName ? 0 : 1); // sun_family, sun_path (NUL-terminated unless abstract)
+		if (path.length == 0 || path.length >= 108) {
+			throw new IOException("'" + socket + "' is not a UNIX socket address (1 to 107 bytes)");
+		}
+		byte[] address = new byte[2 + 108];
+		ByteBuffer.wrap(address).order(ByteOrder.nativeOrder()).putShort((short) AF_UNIX);
+		System.arraycopy(path, 0, address, 2, path.length);
+		if (abstractName) {
+			address[2] = 0;
+		}
+		int fd = libc.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			throw new IOException("socket(AF_UNIX, SOCK_DGRAM) failed: " + posix.strerror(posix.errno()));
+		}
+		try {
+			if (libc.sendto(fd, message, message.length, MSG_NOSIGNAL, address, length) < 0) {
+				throw new IOException("sendto(" + socket + ") failed: " + posix.strerror(posix.errno()));
+			}
+		}
+		finally {
+			posix.close(fd);
+		}
 	}
 
 	/** Closes a raw descriptor; errors are ignored as there is nothing left to do. */

@@ -63,16 +63,41 @@ final class ProcessUpgrader implements Upgrader {
 
 	private State state = State.STARTING;
 
+	private volatile boolean ready;
+
 	private volatile Lineage lineage;
 
 	/** The new process while UPGRADING; after UPGRADED, kept so its connection stays open. */
 	private Child child;
 
-	private ProcessUpgrader(UpgraderOptions options, Parent parent) {
+	private final Systemd systemd;
+
+	/**
+	 * Whether this is the process systemd takes for the unit's main process: one started by
+	 * hand, or one started by an upgrade once its parent has exited (the parent hands the main
+	 * pid over when this process is ready, and speaks for the unit until then).
+	 */
+	private volatile boolean mainProcess;
+
+	private ProcessUpgrader(UpgraderOptions options, Parent parent, Map<Descriptor, Integer> activated,
+			Systemd systemd) {
 		this.options = options;
 		this.parent = parent;
-		this.fds = new Fds((parent != null) ? parent.descriptors() : Map.of(), options.listenConfig());
+		this.systemd = systemd;
+		this.fds = new Fds((parent != null) ? parent.descriptors() : activated, options.listenConfig());
 		this.lineage = (parent != null) ? parent.lineage() : Lineage.first();
+		this.mainProcess = parent == null;
+		if (parent != null) {
+			parent.exited().thenRun(() -> {
+				this.mainProcess = true;
+				if (ready) {
+					this.systemd.status(serving());
+				}
+			});
+		}
+		else {
+			this.systemd.extend(options.upgradeTimeout()); // the first start may take as long as a new process may
+		}
 	}
 
 	static synchronized ProcessUpgrader create(UpgraderOptions options) throws IOException {
@@ -87,11 +112,15 @@ final class ProcessUpgrader implements Upgrader {
 					"this process already has a live Upgrader: stop() it before creating another");
 		}
 		Parent parent = null;
+		Map<Descriptor, Integer> activated = Map.of();
 		if (!handoffTaken) {
 			handoffTaken = true;
 			parent = Parent.connect(System.getenv());
+			if (parent == null) {
+				activated = SocketActivation.passed(System.getenv(), ProcessHandle.current().pid());
+			}
 		}
-		live = new ProcessUpgrader(options, parent);
+		live = new ProcessUpgrader(options, parent, activated, Systemd.from(System.getenv()));
 		return live;
 	}
 
@@ -113,7 +142,14 @@ final class ProcessUpgrader implements Upgrader {
 			this.parent.sendReady();
 		}
 		this.state = State.READY;
+		this.ready = true;
 		logger.info("Process {} is ready (generation {})", ProcessHandle.current().pid(), generation());
+		if (this.parent == null) {
+			this.systemd.ready(serving());
+		}
+		else if (this.mainProcess) {
+			this.systemd.status(serving());
+		}
 	}
 
 	@Override
@@ -149,9 +185,19 @@ final class ProcessUpgrader implements Upgrader {
 		}
 		if (refusal != null) {
 			this.lineage = this.lineage.after(refusal, Instant.now());
+			if (this.mainProcess && this.state == State.READY) {
+				// Type=notify-reload waits for RELOADING=1 and READY=1 after its SIGHUP, even for nothing.
+				this.systemd.reloading("Upgrade (" + cause + ") refused", Duration.ZERO);
+				this.systemd.reloaded("Upgrade (" + cause + ") refused (" + refusal.reason() + "): "
+						+ refusal.getMessage() + "; " + serving());
+			}
 			return CompletableFuture.failedFuture(refusal);
 		}
 		this.state = State.UPGRADING;
+		if (this.mainProcess) {
+			this.systemd.reloading("Upgrading (" + cause + "): starting a new process",
+					this.options.upgradeTimeout().plusSeconds(30));
+		}
 		CompletableFuture<Long> result = new CompletableFuture<>();
 		Map<String, String> notes = this.lineage.notes(cause);
 		Thread upgrade = new Thread(() -> runUpgrade(notes, result), "tableflip-upgrade");
@@ -257,6 +303,10 @@ final class ProcessUpgrader implements Upgrader {
 		}
 		this.state = State.UPGRADED;
 		this.lineage = this.lineage.after(null, Instant.now());
+		if (this.mainProcess) {
+			this.systemd.handedOver(child.pid(), "Handed over to process " + child.pid() + " (generation "
+					+ (generation() + 1) + "); process " + ProcessHandle.current().pid() + " drains");
+		}
 		this.exit.complete(null);
 		return true;
 	}
@@ -265,9 +315,18 @@ final class ProcessUpgrader implements Upgrader {
 	private synchronized void failed(UpgradeException failure) {
 		this.child = null;
 		this.lineage = this.lineage.after(failure, Instant.now());
+		if (this.mainProcess && this.state == State.UPGRADING) {
+			this.systemd.reloaded("Upgrade failed (" + failure.reason() + "): " + failure.getMessage() + "; "
+					+ serving());
+		}
 		if (this.state == State.UPGRADING) {
 			this.state = State.READY;
 		}
+	}
+
+	private String serving() {
+		return "Serving: generation " + generation() + ", process " + ProcessHandle.current().pid() + ", "
+				+ this.lineage.succeeded() + " upgrade(s) since " + this.lineage.firstStarted();
 	}
 
 	@Override
@@ -288,6 +347,9 @@ final class ProcessUpgrader implements Upgrader {
 			if (this.state != State.UPGRADED) {
 				this.fds.removeUnixSockets();
 				this.state = State.STOPPED;
+				if (this.mainProcess) {
+					this.systemd.stopping("Stopping: process " + ProcessHandle.current().pid() + " shuts down");
+				}
 			}
 			this.exit.complete(null);
 		}

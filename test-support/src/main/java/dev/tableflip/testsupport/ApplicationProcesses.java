@@ -215,6 +215,15 @@ public final class ApplicationProcesses implements AutoCloseable {
 		}
 	}
 
+	/**
+	 * The {@code NAME=value} environment entry that marks this instance's processes: give it
+	 * to processes started by others (a systemd unit's {@code Environment=}) so that
+	 * {@link #close()} finds and kills them too.
+	 */
+	public String marker() {
+		return this.marker;
+	}
+
 	private void mark(ProcessBuilder builder) {
 		int equals = this.marker.indexOf('=');
 		builder.environment().put(this.marker.substring(0, equals), this.marker.substring(equals + 1));

@@ -164,6 +164,25 @@ public class TableflipUpgrader {
 		this.keepAlive.end();
 	}
 
+	/**
+	 * For a shutdown without an upgrade ({@code SIGTERM}, {@code systemctl stop}): stops
+	 * accepting the way a drain does, before the servers' graceful shutdown pauses them, so that
+	 * connections already accepted are served rather than dropped, and connections still in the
+	 * listener's queue stay there for whoever else holds it (systemd, with socket activation).
+	 * @return whether this process was serving and now quiesces; {@code false} during an upgrade,
+	 * whose drain does this itself
+	 */
+	public boolean quiesce() {
+		if (this.state != State.READY) {
+			return false;
+		}
+		this.intake.close();
+		this.keepAlive.end();
+		this.drainParticipants.forEach(DrainParticipant::stopAccepting);
+		fds().closeListeners();
+		return true;
+	}
+
 	/** 1 for a process started by hand, one more for each upgrade since. */
 	public int generation() {
 		return this.upgrader.generation();

@@ -15,15 +15,18 @@ import org.apache.commons.logging.LogFactory;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.context.event.ApplicationReadyEvent;
+import org.springframework.boot.web.server.context.WebServerGracefulShutdownLifecycle;
 import org.springframework.context.ApplicationListener;
 import org.springframework.context.ConfigurableApplicationContext;
+import org.springframework.context.SmartLifecycle;
 
 /**
  * Ties the upgrader to the application's life: once the application is ready, the takeover's
  * before-ready steps and then ready; an upgrade on each signal; after a successful upgrade,
- * the after-ready steps and then the drain.
+ * the after-ready steps and then the drain. A shutdown without an upgrade stops accepting
+ * before the servers shut down gracefully ({@link #stop()}).
  */
-public class TableflipLifecycle implements ApplicationListener<ApplicationReadyEvent> {
+public class TableflipLifecycle implements ApplicationListener<ApplicationReadyEvent>, SmartLifecycle {
 
 	private static final Log logger = LogFactory.getLog(TableflipLifecycle.class);
 
@@ -36,6 +39,8 @@ public class TableflipLifecycle implements ApplicationListener<ApplicationReadyE
 	private final ConfigurableApplicationContext context;
 
 	private final ObjectProvider<DrainObserver> observers;
+
+	private volatile boolean running;
 
 	TableflipLifecycle(TableflipUpgrader upgrader, Takeover takeover, TableflipProperties properties,
 			ConfigurableApplicationContext context, ObjectProvider<DrainObserver> observers) {
@@ -81,6 +86,44 @@ public class TableflipLifecycle implements ApplicationListener<ApplicationReadyE
 			handOver.setDaemon(true);
 			handOver.start();
 		});
+	}
+
+	@Override
+	public void start() {
+		this.running = true;
+	}
+
+	/**
+	 * A shutdown without an upgrade: stop accepting first, and give what was accepted the
+	 * drain's grace period, before the servers' graceful shutdown pauses them (Tomcat answers
+	 * 503 to a request it reads while paused, and wakes its acceptor with a connection of its
+	 * own that, on a socket systemd holds, a real client's connection can lose the race to).
+	 */
+	@Override
+	public void stop() {
+		this.running = false;
+		if (!this.upgrader.quiesce()) {
+			return;
+		}
+		logger.info("Process " + this.upgrader.pid() + " is shutting down: it stopped accepting; graceful shutdown in "
+				+ this.properties.getDrainGrace().toMillis() + " ms");
+		try {
+			Thread.sleep(this.properties.getDrainGrace().toMillis());
+		}
+		catch (InterruptedException ex) {
+			Thread.currentThread().interrupt();
+		}
+	}
+
+	@Override
+	public boolean isRunning() {
+		return this.running;
+	}
+
+	/** Just before the web servers' graceful shutdown: a higher phase stops earlier. */
+	@Override
+	public int getPhase() {
+		return WebServerGracefulShutdownLifecycle.SMART_LIFECYCLE_PHASE + 1;
 	}
 
 	private Drain drain() {

@@ -1,0 +1,240 @@
+package dev.tableflip.sample;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.Map;
+
+import dev.tableflip.testsupport.ApplicationProcesses;
+import dev.tableflip.testsupport.HttpLoad;
+import dev.tableflip.testsupport.SystemdUserManager;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The packaged sample run as a systemd service, under a real (private) systemd user manager,
+ * the way an operator runs it: {@code Type=notify}, {@code systemctl reload} for an upgrade, a
+ * {@code .socket} unit for socket activation. Skipped, saying why, where systemd cannot run.
+ */
+class SystemdIT {
+
+	private static final Duration WAIT = Duration.ofSeconds(90);
+
+	private static final String SERVICE = "sample.service";
+
+	@TempDir
+	Path deployment;
+
+	private ApplicationProcesses processes;
+
+	private SystemdUserManager systemd;
+
+	private int port;
+
+	private int management;
+
+	@BeforeEach
+	void deploy() throws Exception {
+		String unavailable = SystemdUserManager.unavailable();
+		assumeTrue(unavailable == null, unavailable);
+		this.processes = new ApplicationProcesses(this.deployment);
+		Files.copy(Path.of(System.getProperty("sample.jar")), this.deployment.resolve("app.jar"));
+		Files.writeString(this.deployment.resolve("extra.properties"), "sample.greeting=v1\n");
+		this.port = ApplicationProcesses.freePort();
+		this.management = ApplicationProcesses.freePort();
+		this.systemd = SystemdUserManager.start(Files.createDirectories(this.deployment.resolve("systemd")));
+	}
+
+	@AfterEach
+	void stopEverything() {
+		if (this.systemd != null) {
+			this.systemd.close();
+		}
+		if (this.processes != null) {
+			this.processes.close(); // whatever the manager left behind: the unit's processes carry the marker
+		}
+	}
+
+	@Test
+	void reloadUpgradesUnderLoadAndTheMainPidFollowsTheNewProcess() throws Exception {
+		install("notify", "");
+		this.systemd.systemctl("start", SERVICE); // returns once the service said READY=1
+		long current = this.systemd.mainPid(SERVICE);
+		assertThat(HttpLoad.pidOf(get("/"))).as("the main pid serves").isEqualTo(current);
+		assertThat(status()).contains("Serving: generation 1");
+
+		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 4, 2)) {
+			Thread.sleep(1000);
+			for (int reload = 1; reload <= 2; reload++) {
+				long old = current;
+				// ExecReload=kill -HUP returns at once; the old process then says RELOADING=1 and, once the
+				// new process is ready, MAINPID=<new> and READY=1.
+				this.systemd.systemctl("reload", SERVICE);
+				current = awaitMainPidOtherThan(old);
+				this.processes.awaitGone(old, WAIT);
+				assertThat(this.systemd.mainPid(SERVICE)).isEqualTo(current);
+				Map<String, String> unit = this.systemd.show(SERVICE, "ActiveState", "SubState", "NRestarts");
+				assertThat(unit).containsEntry("ActiveState", "active")
+					.containsEntry("SubState", "running")
+					.containsEntry("NRestarts", "0");
+				awaitStatus("Serving: generation " + (reload + 1));
+				Thread.sleep(1000);
+			}
+			load.close();
+			System.out.println("systemd, 2 reloads under load: " + load.summary());
+			assertThat(load.failed()).as(load.summary() + "\n" + output()).isZero();
+			assertThat(load.pids()).hasSize(3);
+		}
+		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(current);
+	}
+
+	@Test
+	void blockingReloadToABrokenJarFailsAndKeepsTheMainPidServingAndSaysWhyInTheStatus() throws Exception {
+		install("notify", "");
+		// The endpoint answers once the upgrade is over, and curl -f fails on its 503: systemctl reload
+		// waits for the upgrade and fails with it.
+		this.systemd.install(SERVICE, Files.readString(this.systemd.unit(SERVICE))
+			.replace("ExecReload=/bin/kill -HUP $MAINPID",
+					"ExecReload=curl -fsS -X POST http://127.0.0.1:" + this.management + "/actuator/tableflip/upgrade"));
+		this.systemd.systemctl("start", SERVICE);
+		long main = this.systemd.mainPid(SERVICE);
+		Path jar = this.deployment.resolve("app.jar");
+		Path good = this.deployment.resolve("good.jar");
+		Files.copy(jar, good);
+		Path broken = this.deployment.resolve("broken.jar");
+		Files.write(broken, "this is not a jar".getBytes(StandardCharsets.US_ASCII));
+		Files.move(broken, jar, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+
+		String reload = this.systemd.systemctlOutput("reload", SERVICE);
+
+		assertThat(reload).as("systemctl reload fails with the upgrade").contains("failed");
+		assertThat(this.systemd.mainPid(SERVICE)).isEqualTo(main);
+		assertThat(status()).as(output()).contains("Upgrade failed (CHILD_EXITED)").contains("Serving: generation 1");
+		assertThat(this.systemd.show(SERVICE, "ActiveState")).containsEntry("ActiveState", "active");
+		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(main);
+
+		Files.move(good, jar, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+		this.systemd.systemctl("reload", SERVICE);
+		assertThat(this.systemd.mainPid(SERVICE)).as("MainPID when the blocking reload returned").isNotEqualTo(main);
+	}
+
+	@Test
+	void socketActivatedServiceRefusesNothingAcrossAFullRestartAndAReload() throws Exception {
+		this.systemd.install("sample.socket", """
+				[Socket]
+				ListenStream=127.0.0.1:%d
+				FileDescriptorName=http
+				Service=%s
+				""".formatted(this.port, SERVICE));
+		install("notify", "Sockets=sample.socket\n");
+		this.systemd.systemctl("start", "sample.socket");
+		this.systemd.systemctl("start", SERVICE);
+		long first = this.systemd.mainPid(SERVICE);
+		String tableflip = HttpLoad.get(ApplicationProcesses.address(this.management), "/actuator/tableflip").body();
+		assertThat(tableflip).as("the server took systemd's socket").contains("listener tcp 127.0.0.1:" + this.port);
+		assertThat(output()).contains("Took 1 socket(s) from systemd socket activation");
+
+		// Fresh connections only: a full stop closes idle keep-alive connections, which clients must redo.
+		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 0, 4)) {
+			Thread.sleep(1000);
+			this.systemd.systemctl("restart", SERVICE); // stop: nothing accepts; start: the queue is served
+			long second = this.systemd.mainPid(SERVICE);
+			assertThat(second).as(output()).isNotEqualTo(first);
+			assertThat(ApplicationProcesses.alive(first)).isFalse();
+			Thread.sleep(1000);
+			this.systemd.systemctl("reload", SERVICE);
+			long third = awaitMainPidOtherThan(second);
+			this.processes.awaitGone(second, WAIT);
+			Thread.sleep(1000);
+			load.close();
+			System.out.println("systemd socket activation, restart and reload under load: " + load.summary());
+			assertThat(load.failed()).as(load.summary() + "\n" + output()).isZero();
+			assertThat(load.pids()).containsExactlyInAnyOrder(first, second, third);
+		}
+	}
+
+	@Test
+	void notifyReloadUnitUpgradesOnItsOwnReloadSignal() throws Exception {
+		int version = SystemdUserManager.version();
+		assumeTrue(version >= 253, "Type=notify-reload needs systemd 253 or later, this is systemd " + version);
+		install("notify-reload", "");
+		this.systemd.systemctl("start", SERVICE);
+		long old = this.systemd.mainPid(SERVICE);
+
+		this.systemd.systemctl("reload", SERVICE); // systemd sends SIGHUP and waits for RELOADING=1, READY=1
+
+		long current = this.systemd.mainPid(SERVICE);
+		assertThat(current).isNotEqualTo(old);
+		this.processes.awaitGone(old, WAIT);
+		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(current);
+	}
+
+	private void install(String type, String extra) throws Exception {
+		String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+		String reload = type.equals("notify") ? "ExecReload=/bin/kill -HUP $MAINPID\n" : "";
+		String address = extra.contains("Sockets=") ? " --server.address=127.0.0.1" : "";
+		this.systemd.install(SERVICE, """
+				[Service]
+				Type=%s
+				WorkingDirectory=%s
+				Environment=%s
+				ExecStart=%s -XX:TieredStopAtLevel=1 -jar app.jar --server.port=%d%s --management.server.port=%d \
+				--spring.config.additional-location=file:extra.properties
+				%sTimeoutStartSec=90
+				TimeoutStopSec=30
+				StandardOutput=append:%s
+				StandardError=inherit
+				%s""".formatted(type, this.deployment, this.processes.marker(), java, this.port, address,
+				this.management, reload, this.deployment.resolve("service.log"), extra));
+	}
+
+	private long awaitMainPidOtherThan(long old) throws Exception {
+		long deadline = System.nanoTime() + WAIT.toNanos();
+		long main;
+		while ((main = this.systemd.mainPid(SERVICE)) == old || main == 0) {
+			if (System.nanoTime() > deadline) {
+				throw new AssertionError("MainPID is still " + main + "\n" + output());
+			}
+			Thread.sleep(100);
+		}
+		return main;
+	}
+
+	private String status() throws Exception {
+		return this.systemd.show(SERVICE, "StatusText").get("StatusText");
+	}
+
+	private void awaitStatus(String expected) throws Exception {
+		long deadline = System.nanoTime() + WAIT.toNanos();
+		while (!status().contains(expected)) {
+			if (System.nanoTime() > deadline) {
+				throw new AssertionError("StatusText is '" + status() + "', expected '" + expected + "'\n" + output());
+			}
+			Thread.sleep(100);
+		}
+	}
+
+	private HttpLoad.Response get(String path) throws IOException {
+		return HttpLoad.get(ApplicationProcesses.address(this.port), path);
+	}
+
+	private String output() {
+		try {
+			Path log = this.deployment.resolve("service.log");
+			return "service output:\n" + (Files.exists(log) ? Files.readString(log) : "(none)") + "\nsystemd:\n"
+					+ this.systemd.log();
+		}
+		catch (IOException ex) {
+			return "(cannot read the service's output)";
+		}
+	}
+
+}
