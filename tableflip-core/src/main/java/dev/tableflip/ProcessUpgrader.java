@@ -306,6 +306,7 @@ final class ProcessUpgrader implements Upgrader {
 		if (this.mainProcess) {
 			this.systemd.handedOver(child.pid(), "Handed over to process " + child.pid() + " (generation "
 					+ (generation() + 1) + "); process " + ProcessHandle.current().pid() + " drains");
+			this.mainProcess = false; // from now on the new process speaks for the unit
 		}
 		this.exit.complete(null);
 		return true;
