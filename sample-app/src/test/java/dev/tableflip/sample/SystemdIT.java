@@ -187,7 +187,7 @@ class SystemdIT {
 				WorkingDirectory=%s
 				Environment=%s
 				ExecStart=%s -XX:TieredStopAtLevel=1 -jar app.jar --server.port=%d%s --management.server.port=%d \
-				--spring.config.additional-location=file:extra.properties
+				--spring.config.additional-location=file:extra.properties --tableflip.takeover.overlap=1s
 				%sTimeoutStartSec=90
 				TimeoutStopSec=30
 				StandardOutput=append:%s
