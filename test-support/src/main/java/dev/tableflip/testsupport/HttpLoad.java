@@ -219,7 +219,14 @@ public final class HttpLoad implements AutoCloseable {
 				line(in);
 			}
 		}
+		else if (hasBody(Integer.parseInt(parts[1]))) {
+			body.write(in.readAllBytes()); // neither length nor chunks: the body ends with the connection (Jetty)
+		}
 		return new Response(Integer.parseInt(parts[1]), headers, body.toString(StandardCharsets.UTF_8));
+	}
+
+	private static boolean hasBody(int status) {
+		return status >= 200 && status != 204 && status != 304;
 	}
 
 	private static String line(InputStream in) throws IOException {

@@ -39,8 +39,8 @@ public interface PrivateListener {
 		}
 		return candidates.filter((listener) -> listener.isFor(server))
 			.findFirst()
-			.orElseThrow(() -> new IllegalStateException("tableflip can open a private listener on Tomcat and "
-					+ "Reactor Netty, not on " + server.getClass().getSimpleName()));
+			.orElseThrow(() -> new IllegalStateException("tableflip can open a private listener on Tomcat, "
+					+ "Jetty and Reactor Netty, not on " + server.getClass().getSimpleName()));
 	}
 
 }

@@ -1,9 +1,11 @@
 package dev.tableflip.spring.boot.actuate.autoconfigure;
 
 import dev.tableflip.spring.boot.TableflipUpgrader;
+import dev.tableflip.spring.boot.jetty.JettyListenerAdoption;
 import dev.tableflip.spring.boot.reactor.netty.NettyListenerAdoption;
 import dev.tableflip.spring.boot.tomcat.TomcatListenerAdoption;
 import org.apache.catalina.startup.Tomcat;
+import org.eclipse.jetty.server.Server;
 import reactor.netty.http.server.HttpServer;
 
 import org.springframework.beans.factory.ObjectProvider;
@@ -34,6 +36,18 @@ class TableflipManagementChildContextConfiguration {
 		@Bean
 		TomcatListenerAdoption tableflipManagementTomcatListenerAdoption(TableflipUpgrader upgrader) {
 			return new TomcatListenerAdoption(upgrader);
+		}
+
+	}
+
+	@Configuration(proxyBeanMethods = false)
+	@ConditionalOnClass(Server.class)
+	@ConditionalOnWebApplication
+	static class JettyConfiguration {
+
+		@Bean
+		JettyListenerAdoption tableflipManagementJettyListenerAdoption(TableflipUpgrader upgrader) {
+			return new JettyListenerAdoption(upgrader);
 		}
 
 	}
