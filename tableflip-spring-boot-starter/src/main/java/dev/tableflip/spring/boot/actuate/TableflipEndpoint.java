@@ -55,8 +55,12 @@ public class TableflipEndpoint {
 		described.put("started", lineage.started().toString());
 		described.put("startedBy", lineage.cause());
 		described.put("firstStarted", lineage.firstStarted().toString());
-		described.put("upgrades", Map.of("attempted", lineage.attempted(), "succeeded", lineage.succeeded(), "failed",
-				lineage.failed(), "refused", lineage.refused()));
+		Map<String, Object> upgrades = new LinkedHashMap<>();
+		upgrades.put("attempted", lineage.attempted());
+		upgrades.put("succeeded", lineage.succeeded());
+		upgrades.put("failed", lineage.failed());
+		upgrades.put("refused", lineage.refused());
+		described.put("upgrades", upgrades);
 		lineage.lastFailure().ifPresent((failure) -> {
 			Map<String, Object> last = new LinkedHashMap<>();
 			last.put("at", failure.at().toString());
