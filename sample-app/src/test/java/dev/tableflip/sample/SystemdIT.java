@@ -50,7 +50,13 @@ class SystemdIT {
 		Files.writeString(this.deployment.resolve("extra.properties"), "sample.greeting=v1\n");
 		this.port = ApplicationProcesses.freePort();
 		this.management = ApplicationProcesses.freePort();
-		this.systemd = SystemdUserManager.start(Files.createDirectories(this.deployment.resolve("systemd")));
+		try {
+			this.systemd = SystemdUserManager.start(Files.createDirectories(this.deployment.resolve("systemd")));
+		}
+		catch (IOException ex) {
+			// The machine, not the code under test: systemd is installed but cannot run a user manager here.
+			assumeTrue(false, "systemd tests skipped: systemd --user does not run here: " + ex.getMessage());
+		}
 	}
 
 	@AfterEach
@@ -98,12 +104,13 @@ class SystemdIT {
 
 	@Test
 	void blockingReloadToABrokenJarFailsAndKeepsTheMainPidServingAndSaysWhyInTheStatus() throws Exception {
+		assumeTrue(Files.isExecutable(Path.of("/usr/bin/curl")), "needs curl for ExecReload (apt-get install curl)");
 		install("notify", "");
 		// The endpoint answers once the upgrade is over, and curl -f fails on its 503: systemctl reload
 		// waits for the upgrade and fails with it.
 		this.systemd.install(SERVICE, Files.readString(this.systemd.unit(SERVICE))
 			.replace("ExecReload=/bin/kill -HUP $MAINPID",
-					"ExecReload=curl -fsS -X POST http://127.0.0.1:" + this.management + "/actuator/tableflip/upgrade"));
+					"ExecReload=/usr/bin/curl -fsS -X POST http://127.0.0.1:" + this.management + "/actuator/tableflip/upgrade"));
 		this.systemd.systemctl("start", SERVICE);
 		long main = this.systemd.mainPid(SERVICE);
 		Path jar = this.deployment.resolve("app.jar");
