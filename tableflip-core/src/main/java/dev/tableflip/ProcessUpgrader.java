@@ -63,8 +63,6 @@ final class ProcessUpgrader implements Upgrader {
 
 	private State state = State.STARTING;
 
-	private volatile boolean ready;
-
 	private volatile Lineage lineage;
 
 	/** The new process while UPGRADING; after UPGRADED, kept so its connection stays open. */
@@ -88,12 +86,7 @@ final class ProcessUpgrader implements Upgrader {
 		this.lineage = (parent != null) ? parent.lineage() : Lineage.first();
 		this.mainProcess = parent == null;
 		if (parent != null) {
-			parent.exited().thenRun(() -> {
-				this.mainProcess = true;
-				if (ready) {
-					this.systemd.status(serving());
-				}
-			});
+			parent.exited().thenRun(this::becameMainProcess);
 		}
 		else {
 			this.systemd.extend(options.upgradeTimeout()); // the first start may take as long as a new process may
@@ -142,7 +135,6 @@ final class ProcessUpgrader implements Upgrader {
 			this.parent.sendReady();
 		}
 		this.state = State.READY;
-		this.ready = true;
 		logger.info("Process {} is ready (generation {})", ProcessHandle.current().pid(), generation());
 		if (this.parent == null) {
 			this.systemd.ready(serving());
@@ -187,7 +179,7 @@ final class ProcessUpgrader implements Upgrader {
 			this.lineage = this.lineage.after(refusal, Instant.now());
 			if (this.mainProcess && this.state == State.READY) {
 				// Type=notify-reload waits for RELOADING=1 and READY=1 after its SIGHUP, even for nothing.
-				this.systemd.reloading("Upgrade (" + cause + ") refused", Duration.ZERO);
+				this.systemd.reloading("Upgrade (" + cause + ") refused");
 				this.systemd.reloaded("Upgrade (" + cause + ") refused (" + refusal.reason() + "): "
 						+ refusal.getMessage() + "; " + serving());
 			}
@@ -195,8 +187,8 @@ final class ProcessUpgrader implements Upgrader {
 		}
 		this.state = State.UPGRADING;
 		if (this.mainProcess) {
-			this.systemd.reloading("Upgrading (" + cause + "): starting a new process",
-					this.options.upgradeTimeout().plusSeconds(30));
+			this.systemd.reloading("Upgrading (" + cause + "): starting a new process");
+			this.systemd.extend(this.options.upgradeTimeout().plusSeconds(30));
 		}
 		CompletableFuture<Long> result = new CompletableFuture<>();
 		Map<String, String> notes = this.lineage.notes(cause);
@@ -322,6 +314,14 @@ final class ProcessUpgrader implements Upgrader {
 		}
 		if (this.state == State.UPGRADING) {
 			this.state = State.READY;
+		}
+	}
+
+	/** The parent has exited: systemd took the main pid over to this process, which speaks from now on. */
+	private synchronized void becameMainProcess() {
+		this.mainProcess = true;
+		if (this.state != State.STARTING) {
+			this.systemd.status(serving());
 		}
 	}
 

@@ -3,6 +3,7 @@ package dev.tableflip;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import org.slf4j.Logger;
@@ -33,14 +34,9 @@ final class Systemd {
 	}
 
 	/** The notifier for this environment: silent unless {@code NOTIFY_SOCKET} is set. */
-	static Systemd from(java.util.Map<String, String> environment) {
+	static Systemd from(Map<String, String> environment) {
 		String socket = environment.get(NOTIFY_SOCKET);
 		return new Systemd((socket == null || socket.isBlank()) ? null : socket);
-	}
-
-	/** Whether systemd listens: this process runs as a notify unit. */
-	boolean enabled() {
-		return this.socket != null;
 	}
 
 	/** This process serves: {@code READY=1}. */
@@ -50,15 +46,13 @@ final class Systemd {
 
 	/**
 	 * An upgrade starts: {@code RELOADING=1} with the monotonic time systemd wants since 253
-	 * ({@code Type=notify-reload}; older versions ignore it), and more time for the new JVM to
-	 * start than the unit's timeout may give.
+	 * ({@code Type=notify-reload}; older versions ignore it).
 	 */
-	void reloading(String status, Duration extend) {
-		send("RELOADING=1\nMONOTONIC_USEC=" + monotonicMicros() + "\nSTATUS=" + status + "\nEXTEND_TIMEOUT_USEC="
-				+ TimeUnit.NANOSECONDS.toMicros(extend.toNanos()));
+	void reloading(String status) {
+		send("RELOADING=1\nMONOTONIC_USEC=" + monotonicMicros() + "\nSTATUS=" + status);
 	}
 
-	/** The upgrade is still running: give it {@code extend} more from now. */
+	/** More time than the unit's timeout may give: {@code extend} from now. */
 	void extend(Duration extend) {
 		send("EXTEND_TIMEOUT_USEC=" + TimeUnit.NANOSECONDS.toMicros(extend.toNanos()));
 	}

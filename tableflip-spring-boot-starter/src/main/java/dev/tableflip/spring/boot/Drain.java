@@ -1,7 +1,6 @@
 package dev.tableflip.spring.boot;
 
 import java.time.Duration;
-import java.util.List;
 import java.util.function.Consumer;
 
 import org.apache.commons.logging.Log;
@@ -24,8 +23,6 @@ public final class Drain {
 
 	private final TableflipUpgrader upgrader;
 
-	private final List<DrainParticipant> participants;
-
 	private final Duration grace;
 
 	private final Duration exitTimeout;
@@ -34,10 +31,9 @@ public final class Drain {
 
 	private final Consumer<Duration> drained;
 
-	public Drain(TableflipUpgrader upgrader, List<DrainParticipant> participants, Duration grace,
-			Duration exitTimeout, ConfigurableApplicationContext context, Consumer<Duration> drained) {
+	public Drain(TableflipUpgrader upgrader, Duration grace, Duration exitTimeout, ConfigurableApplicationContext context,
+			Consumer<Duration> drained) {
 		this.upgrader = upgrader;
-		this.participants = participants;
 		this.grace = grace;
 		this.exitTimeout = exitTimeout;
 		this.context = context;
@@ -59,8 +55,6 @@ public final class Drain {
 		try {
 			logger.info("Draining process " + this.upgrader.pid() + ": no new connections, keep-alive ends");
 			this.upgrader.draining();
-			this.participants.forEach(DrainParticipant::stopAccepting);
-			this.upgrader.fds().closeListeners();
 			logger.info("Process " + this.upgrader.pid() + " stopped accepting; graceful shutdown in "
 					+ this.grace.toMillis() + " ms");
 			Thread.sleep(this.grace.toMillis());

@@ -157,11 +157,14 @@ public class TableflipUpgrader {
 		return this.keepAlive;
 	}
 
-	/** From now on this process no longer accepts and every response ends its connection. */
+	/**
+	 * From now on this process no longer accepts and every response ends its connection: the
+	 * intake closes, every server stops accepting, and this process's copy of each listener is
+	 * closed while the servers still run (nothing accepted is dropped).
+	 */
 	void draining() {
 		this.state = State.DRAINING;
-		this.intake.close();
-		this.keepAlive.end();
+		stopAccepting();
 	}
 
 	/**
@@ -176,11 +179,15 @@ public class TableflipUpgrader {
 		if (this.state != State.READY) {
 			return false;
 		}
+		stopAccepting();
+		return true;
+	}
+
+	private void stopAccepting() {
 		this.intake.close();
 		this.keepAlive.end();
 		this.drainParticipants.forEach(DrainParticipant::stopAccepting);
 		fds().closeListeners();
-		return true;
 	}
 
 	/** 1 for a process started by hand, one more for each upgrade since. */

@@ -127,8 +127,8 @@ public class TableflipLifecycle implements ApplicationListener<ApplicationReadyE
 	}
 
 	private Drain drain() {
-		return new Drain(this.upgrader, this.upgrader.drainParticipants(), this.properties.getDrainGrace(),
-				this.properties.getExitTimeout(), this.context, this::drained);
+		return new Drain(this.upgrader, this.properties.getDrainGrace(), this.properties.getExitTimeout(),
+				this.context, this::drained);
 	}
 
 	private void drained(Duration took) {
