@@ -57,6 +57,11 @@ final class Child {
 	/** Completes when the child is ready, or fails with the reason it never will be. */
 	private final CompletableFuture<Void> ready = new CompletableFuture<>();
 
+	/** Completes, after it was ready, when the child exits or says it will not serve after all. */
+	private final CompletableFuture<UpgradeException> lost = new CompletableFuture<>();
+
+	private volatile long readyAt;
+
 	private volatile SocketChannel connection;
 
 	private Child(Process process, Path directory, ServerSocketChannel rendezvous, String token,
@@ -95,6 +100,7 @@ final class Child {
 			builder.environment().putAll(environment);
 			builder.environment().put(Handshake.ENV_SOCKET, socket.toString());
 			builder.environment().put(Handshake.ENV_TOKEN, token);
+			builder.environment().put(Handshake.ENV_PARENT_PID, Long.toString(ProcessHandle.current().pid()));
 			Process process = builder.start();
 			Child child = new Child(process, directory, rendezvous, token, handoffs, generation, notes);
 			child.watch();
@@ -117,6 +123,15 @@ final class Child {
 	 */
 	CompletableFuture<Void> ready() {
 		return this.ready;
+	}
+
+	/**
+	 * Completes when the new process, after it was ready, exited or reported that it will not
+	 * serve; the exception says which, and how long after it was ready. Learnt from the
+	 * process's exit and the handoff connection's end, not by polling.
+	 */
+	CompletableFuture<UpgradeException> lost() {
+		return this.lost;
 	}
 
 	/** Fails the upgrade for a reason found outside (timeout, stop); the caller then kills. */
@@ -155,7 +170,14 @@ final class Child {
 	}
 
 	private void watch() {
-		this.process.onExit().thenRun(() -> this.ready.completeExceptionally(exited()));
+		this.process.onExit().thenRun(() -> {
+			this.ready.completeExceptionally(exited());
+			if (this.ready.isDone() && !this.ready.isCompletedExceptionally()) {
+				int code = this.process.exitValue();
+				this.lost.complete(new UpgradeException(Reason.PROBATION_FAILED, this + " exited with code " + code
+						+ describe(code) + " " + sinceReady() + " after it was ready", pid(), code, null));
+			}
+		});
 		Thread handshake = new Thread(this::handshake, "tableflip-handoff-" + pid());
 		handshake.setDaemon(true);
 		handshake.start();
@@ -196,7 +218,16 @@ final class Child {
 				return;
 			}
 			ready.expect(Type.READY, 0);
+			this.readyAt = System.nanoTime();
 			this.ready.complete(null);
+			// Nothing more is expected but a FAILED frame during the probation, or the end of
+			// the connection when the new process exits (its exit is reported by watch()).
+			Frame after = Handshake.read(input);
+			if (after != null && after.type() == Type.FAILED) {
+				this.lost.complete(new UpgradeException(Reason.PROBATION_FAILED, this + " reported " + sinceReady()
+						+ " after it was ready that it will not serve: " + Handshake.parseFailed(after), pid(),
+						Integer.MIN_VALUE, null));
+			}
 		}
 		catch (IOException | RuntimeException ex) {
 			if (!this.ready.isDone()) {
@@ -235,6 +266,21 @@ final class Child {
 		}
 		return new UpgradeException(Reason.HANDSHAKE_FAILED,
 				"the handoff to " + this + " failed: " + failure.getMessage(), pid(), Integer.MIN_VALUE, failure);
+	}
+
+	private String sinceReady() {
+		return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - this.readyAt) + " ms";
+	}
+
+	/** 128 + n is how a shell reports death by signal n; Process gives the same for a JVM child. */
+	private static String describe(int code) {
+		return switch (code) {
+			case 137 -> " (SIGKILL)";
+			case 143 -> " (SIGTERM)";
+			case 134 -> " (SIGABRT)";
+			case 139 -> " (SIGSEGV)";
+			default -> "";
+		};
 	}
 
 	private UpgradeException exited() {

@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import dev.tableflip.Descriptor.Kind;
 import org.slf4j.Logger;
@@ -44,12 +45,32 @@ public final class Fds {
 	/** Descriptors handed over by the parent that nobody asked for yet. */
 	private final Map<Descriptor, Integer> inherited;
 
-	/** Channels and file descriptors in use, handed to the next process on upgrade. */
+	/** Channels and file descriptors in use, as the application has them. */
 	private final Map<Descriptor, Object> used = new LinkedHashMap<>();
 
+	/**
+	 * The registry's own duplicate of each descriptor in use, taken when it was registered:
+	 * what an upgrade hands over, whatever the application closed or opened since (a closed
+	 * channel's number may already belong to an accepted client connection).
+	 */
+	private final Map<Descriptor, Integer> handedOver = new LinkedHashMap<>();
+
+	/** UNIX socket files that systemd created (socket activation): systemd removes them, never we. */
+	private final Set<String> systemdSocketFiles;
+
 	Fds(Map<Descriptor, Integer> inherited, ListenConfig listenConfig) {
+		this(inherited, listenConfig, Set.of());
+	}
+
+	Fds(Map<Descriptor, Integer> inherited, ListenConfig listenConfig, Set<String> systemdSocketFiles) {
 		this.inherited = new LinkedHashMap<>(inherited);
 		this.listenConfig = listenConfig;
+		this.systemdSocketFiles = Set.copyOf(systemdSocketFiles);
+	}
+
+	/** The files of UNIX sockets that systemd created, which this registry never removes. */
+	Set<String> systemdSocketFiles() {
+		return this.systemdSocketFiles;
 	}
 
 	/** Creates a socket the way the caller wants, for {@link #listenWith}. */
@@ -100,7 +121,12 @@ public final class Fds {
 		return (ServerSocketChannel) claim(new Descriptor(Kind.LISTENER, network, address));
 	}
 
-	/** Registers a listener the application created, so that it is handed over on upgrade. */
+	/**
+	 * Registers a listener the application created, so that it is handed over on upgrade. The
+	 * registry keeps a duplicate of its descriptor: closing {@code listener} later does not
+	 * change what the next process receives.
+	 * @throws IllegalArgumentException if the channel is closed or not a listening socket
+	 */
 	public synchronized void addListener(String network, String address, ServerSocketChannel listener) {
 		use(new Descriptor(Kind.LISTENER, network, address), listener);
 	}
@@ -197,6 +223,10 @@ public final class Fds {
 		this.used.forEach((descriptor, handle) -> {
 			if (descriptor.kind() == Kind.LISTENER) {
 				closeQuietly((Channel) handle, descriptor);
+				Integer duplicate = this.handedOver.remove(descriptor);
+				if (duplicate != null) {
+					Native.close(duplicate);
+				}
 			}
 		});
 	}
@@ -230,21 +260,20 @@ public final class Fds {
 	record Handoff(Descriptor descriptor, int fd) {
 	}
 
+	/**
+	 * What an upgrade hands over: the registry's own duplicates, valid until
+	 * {@link #closeListeners()} or the end of this process.
+	 */
 	synchronized List<Handoff> handoffs() {
 		List<Handoff> handoffs = new ArrayList<>();
-		this.used.forEach((descriptor, handle) -> {
-			int fd = (handle instanceof FileDescriptor file) ? JdkChannels.fdOf(file) : JdkChannels.fdOf((Channel) handle);
-			if (fd >= 0) {
-				handoffs.add(new Handoff(descriptor, fd));
-			}
-			else {
-				logger.warn("Not handing over {}: it is closed", descriptor);
-			}
-		});
+		this.handedOver.forEach((descriptor, fd) -> handoffs.add(new Handoff(descriptor, fd)));
 		return handoffs;
 	}
 
-	/** Closes inherited descriptors nobody asked for, removing the files of UNIX listeners. */
+	/**
+	 * Closes inherited descriptors nobody asked for, removing the files of UNIX listeners (the
+	 * process that asked for them last time is gone or going), but not systemd's.
+	 */
 	synchronized void closeInherited() {
 		this.inherited.forEach((descriptor, fd) -> {
 			logger.info("Closing inherited {}: this process did not ask for it", descriptor);
@@ -256,7 +285,10 @@ public final class Fds {
 		this.inherited.clear();
 	}
 
-	/** Removes the files of UNIX listeners in use: the service is going away for good. */
+	/**
+	 * Removes the files of UNIX listeners in use, but not systemd's: the service is going away
+	 * for good, and this process was the last one to serve them.
+	 */
 	synchronized void removeUnixSockets() {
 		this.used.keySet().forEach((descriptor) -> {
 			if (descriptor.kind() == Kind.LISTENER && "unix".equals(descriptor.network())) {
@@ -278,14 +310,46 @@ public final class Fds {
 			Native.close(fd);
 			throw ex;
 		}
+		int duplicate;
+		try {
+			duplicate = Native.duplicate(fd);
+		}
+		catch (IOException ex) {
+			closeQuietly(handle, descriptor);
+			throw ex;
+		}
 		this.used.put(descriptor, handle);
+		this.handedOver.put(descriptor, duplicate);
 		return handle;
 	}
 
 	private void use(Descriptor descriptor, Object handle) {
+		int duplicate = duplicateOf(descriptor, handle);
 		Object previous = this.used.put(descriptor, handle);
+		Integer previousDuplicate = this.handedOver.put(descriptor, duplicate);
+		if (previousDuplicate != null) {
+			Native.close(previousDuplicate);
+		}
 		if (previous != null && previous != handle) {
 			logger.warn("{} was registered twice: only the last one is handed over", descriptor);
+		}
+	}
+
+	/** The registry's own copy of what the application registers, checked to be what it says. */
+	private static int duplicateOf(Descriptor descriptor, Object handle) {
+		int fd = (handle instanceof FileDescriptor file) ? JdkChannels.fdOf(file) : JdkChannels.fdOf((Channel) handle);
+		if (fd < 0 || (handle instanceof Channel channel && !channel.isOpen())) {
+			throw new IllegalArgumentException("cannot register " + descriptor + ": it is closed");
+		}
+		try {
+			if (descriptor.kind() == Kind.LISTENER && !Native.isListening(fd)) {
+				throw new IllegalArgumentException("cannot register " + descriptor + ": descriptor " + fd
+						+ " is not a listening socket (bind it first)");
+			}
+			return Native.duplicate(fd);
+		}
+		catch (IOException ex) {
+			throw new IllegalArgumentException("cannot register " + descriptor + ": " + ex.getMessage(), ex);
 		}
 	}
 
@@ -347,9 +411,9 @@ public final class Fds {
 		}
 	}
 
-	private static void removeSocketFile(String path) {
-		if (path.startsWith("@") || path.startsWith("\0")) {
-			return; // abstract sockets have no file
+	private void removeSocketFile(String path) {
+		if (path.startsWith("@") || path.startsWith("\0") || this.systemdSocketFiles.contains(path)) {
+			return; // abstract sockets have no file; systemd's socket unit owns its files
 		}
 		try {
 			Files.deleteIfExists(Path.of(path));
@@ -359,7 +423,10 @@ public final class Fds {
 		}
 	}
 
-	private static void closeQuietly(Closeable closeable, Descriptor descriptor) {
+	private static void closeQuietly(Object handle, Descriptor descriptor) {
+		if (!(handle instanceof Closeable closeable)) {
+			return; // a FileDescriptor: its owner closes it
+		}
 		try {
 			closeable.close();
 		}

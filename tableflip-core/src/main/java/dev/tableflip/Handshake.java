@@ -48,6 +48,12 @@ final class Handshake {
 	/** The environment variable that carries the one-time token for the child. */
 	static final String ENV_TOKEN = "TABLEFLIP_HANDOFF_TOKEN";
 
+	/**
+	 * The environment variable with the pid of the process that started this one: if the
+	 * handoff fails and that process is gone, the new process starts on its own.
+	 */
+	static final String ENV_PARENT_PID = "TABLEFLIP_PARENT_PID";
+
 	private Handshake() {
 	}
 

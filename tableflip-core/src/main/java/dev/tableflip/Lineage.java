@@ -89,7 +89,10 @@ public final class Lineage {
 		return this.succeeded;
 	}
 
-	/** Upgrades that started a process that did not become ready. */
+	/**
+	 * Upgrades that started, or tried to start, a process that did not become ready or failed
+	 * its probation.
+	 */
 	public long failed() {
 		return this.failed;
 	}
@@ -110,7 +113,7 @@ public final class Lineage {
 			return new Lineage(this.generation, this.started, this.cause, this.firstStarted, this.succeeded + 1,
 					this.failed, this.refused, this.lastFailure);
 		}
-		if (failure.childPid().isEmpty()) {
+		if (failure.refused()) {
 			return new Lineage(this.generation, this.started, this.cause, this.firstStarted, this.succeeded,
 					this.failed, this.refused + 1, this.lastFailure);
 		}

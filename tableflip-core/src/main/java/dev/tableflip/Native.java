@@ -82,6 +82,8 @@ final class Native {
 
 		int socket(int domain, int type, int protocol);
 
+		int connect(int fd, @In byte[] address, int addressLength);
+
 		@ssize_t
 		long sendto(int fd, @In byte[] buffer, @size_t long length, int flags, @In byte[] address, int addressLength);
 
@@ -188,6 +190,16 @@ final class Native {
 		return intOption(fd, SO_ACCEPTCONN) != 0;
 	}
 
+	/** A new descriptor for the same open file or socket, close-on-exec. */
+	static int duplicate(int fd) throws IOException {
+		int copy = posix.dup(fd);
+		if (copy < 0) {
+			throw new IOException("dup(" + fd + ") failed: " + posix.strerror(posix.errno()));
+		}
+		posix.fcntlInt(copy, Fcntl.F_SETFD, FD_CLOEXEC);
+		return copy;
+	}
+
 	/** A new descriptor for the same open socket, close-on-exec, with the socket made non-blocking. */
 	static int duplicateNonBlocking(int fd) throws IOException {
 		int copy = posix.dup(fd);
@@ -226,6 +238,14 @@ final class Native {
 	 * {@code @}. The JDK has no UNIX datagram channels.
 	 */
 	static void sendDatagram(String socket, byte[] message) throws IOException {
+		sendDatagram(socket, message, -1);
+	}
+
+	/**
+	 * Sends one datagram to a UNIX datagram socket, with {@code fd} attached ({@code SCM_RIGHTS})
+	 * unless it is negative: how a process hands a descriptor to systemd's store.
+	 */
+	static void sendDatagram(String socket, byte[] message, int fd) throws IOException {
 		byte[] path = socket.getBytes(StandardCharsets.UTF_8);
 		boolean abstractName = socket.startsWith("@");
 		int length = 2 + path.length + (abstractName ? 0 : 1); // sun_family, sun_path (NUL-terminated unless abstract)
@@ -238,17 +258,25 @@ final class Native {
 		if (abstractName) {
 			address[2] = 0;
 		}
-		int fd = libc.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
+		int datagram = libc.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (datagram < 0) {
 			throw new IOException("socket(AF_UNIX, SOCK_DGRAM) failed: " + posix.strerror(posix.errno()));
 		}
 		try {
-			if (libc.sendto(fd, message, message.length, MSG_NOSIGNAL, address, length) < 0) {
-				throw new IOException("sendto(" + socket + ") failed: " + posix.strerror(posix.errno()));
+			if (fd < 0) {
+				if (libc.sendto(datagram, message, message.length, MSG_NOSIGNAL, address, length) < 0) {
+					throw new IOException("sendto(" + socket + ") failed: " + posix.strerror(posix.errno()));
+				}
+				return;
 			}
+			// Connected, so that sendmsg needs no address: jnr-posix's MsgHdr carries none.
+			if (libc.connect(datagram, address, length) < 0) {
+				throw new IOException("connect(" + socket + ") failed: " + posix.strerror(posix.errno()));
+			}
+			send(datagram, ByteBuffer.wrap(message), fd);
 		}
 		finally {
-			posix.close(fd);
+			posix.close(datagram);
 		}
 	}
 

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 
 import dev.tableflip.Handshake.End;
@@ -35,10 +36,15 @@ final class Parent {
 
 	private final long pid;
 
+	/** What the parent's handoff said besides the descriptors (lineage, systemd's sockets...). */
+	private final Map<String, String> notes;
+
 	private final CompletableFuture<Void> exited = new CompletableFuture<>();
 
-	private Parent(SocketChannel connection, Map<Descriptor, Integer> descriptors, Lineage lineage, long pid) {
+	private Parent(SocketChannel connection, Map<Descriptor, Integer> descriptors, Lineage lineage, long pid,
+			Map<String, String> notes) {
 		this.connection = connection;
+		this.notes = notes;
 		this.descriptors = descriptors;
 		this.lineage = lineage;
 		this.pid = pid;
@@ -74,8 +80,33 @@ final class Parent {
 		}
 		catch (IOException | RuntimeException ex) {
 			connection.close();
+			OptionalLong gone = goneParent(environment);
+			if (gone.isPresent()) {
+				// Its listeners closed with it: this process can only serve by binding its own.
+				logger.warn("The old process {} died before it handed its sockets over ({}): this process starts on "
+						+ "its own, as generation 1, and binds its listeners itself", gone.getAsLong(), ex.getMessage());
+				return null;
+			}
 			throw new IOException("taking over the sockets from the old process failed: " + ex.getMessage(), ex);
 		}
+	}
+
+	/**
+	 * The pid of the process that started this one, if it is certainly gone: not running, or
+	 * no longer this process's parent (this process was re-parented when it died, and the pid
+	 * may since belong to another process). Empty when it runs, or when it is not known.
+	 */
+	private static OptionalLong goneParent(Map<String, String> environment) {
+		long pid;
+		try {
+			pid = Long.parseLong(environment.getOrDefault(Handshake.ENV_PARENT_PID, ""));
+		}
+		catch (NumberFormatException ex) {
+			return OptionalLong.empty();
+		}
+		boolean stillParent = ProcessHandle.current().parent().map((parent) -> parent.pid() == pid).orElse(false);
+		boolean running = ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+		return (stillParent && running) ? OptionalLong.empty() : OptionalLong.of(pid);
 	}
 
 	private static Parent handshake(SocketChannel connection, String token) throws IOException {
@@ -101,7 +132,7 @@ final class Parent {
 					logger.info("Took over {} descriptor(s) from process {} (generation {})", descriptors.size(),
 							end.parentPid(), end.generation());
 					return new Parent(connection, descriptors, Lineage.inherited(end.generation() + 1, end.notes()),
-							end.parentPid());
+							end.parentPid(), end.notes());
 				}
 				Descriptor descriptor = Handshake.parseDescriptor(frame);
 				Integer previous = descriptors.put(descriptor, frame.fds().get(0));
@@ -130,9 +161,19 @@ final class Parent {
 		return this.pid;
 	}
 
+	/** The notes of the handoff, by key. */
+	Map<String, String> notes() {
+		return this.notes;
+	}
+
 	/** Completes when the parent process has exited. */
 	CompletableFuture<Void> exited() {
 		return this.exited;
+	}
+
+	/** The parent was found gone (a write to it failed): as if its connection had ended. */
+	void gone() {
+		this.exited.complete(null);
 	}
 
 	/** Tells the parent that this process is ready; its {@code upgrade()} then returns. */

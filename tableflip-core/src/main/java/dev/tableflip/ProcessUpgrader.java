@@ -4,15 +4,19 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
 
 import dev.tableflip.UpgradeException.Reason;
 import org.slf4j.Logger;
@@ -23,17 +27,25 @@ import org.slf4j.LoggerFactory;
  * happen in the synchronized methods below, following this table:
  *
  * <pre>
- * state      | ready()   | upgrade()                          | child ready | child failed | stop()
- * -----------+-----------+------------------------------------+-------------+--------------+------------------
- * STARTING   | READY     | refuse NOT_READY                   |             |              | STOPPED
- * READY      | -         | UPGRADING, or PARENT_NOT_EXITED,   |             |              | STOPPED
- *            |           | or a pre-flight refusal            |             |              |
- * UPGRADING  | -         | refuse IN_PROGRESS                 | UPGRADED    | READY        | kill child, STOPPED
- * UPGRADED   | -         | refuse ALREADY_UPGRADED            |             |              | -
- * STOPPED    | -         | refuse STOPPED                     | kill child  |              | -
+ * state     | ready() | upgrade()           | child ready         | child failed | child lost | probation over | stop()
+ * ----------+---------+---------------------+---------------------+--------------+------------+----------------+--------------------
+ * STARTING  | READY   | refuse NOT_READY    |                     |              |            |                | STOPPED
+ * READY     | -       | UPGRADING, or a     |                     |              |            |                | STOPPED
+ *           |         | refusal             |                     |              |            |                |
+ * UPGRADING | -       | refuse IN_PROGRESS  | PROBATION, or       | READY        |            |                | kill child, STOPPED
+ *           |         |                     | UPGRADED without one|              |            |                |
+ * PROBATION | -       | refuse IN_PROGRESS  |                     |              | READY      | UPGRADED       | UPGRADED
+ *           |         |                     |                     |              | (rollback) |                | (it serves on)
+ * UPGRADED  | -       | refuse              |                     |              |            |                | -
+ *           |         | ALREADY_UPGRADED    |                     |              |            |                |
+ * STOPPED   | -       | refuse STOPPED      | kill child          |              |            |                | -
  * </pre>
  *
- * {@code exit()} completes on entering UPGRADED or STOPPED.
+ * <p>"Child lost" is a new process that exited, or said it will not serve, after it was
+ * ready. {@code exit()} completes on entering UPGRADED or STOPPED, always outside the lock,
+ * so its callbacks may call anything (even {@code System.exit} while a shutdown hook calls
+ * {@code stop()}). A new process that {@code stop()} kills is dead before {@code exit()}
+ * completes.
  */
 final class ProcessUpgrader implements Upgrader {
 
@@ -47,9 +59,15 @@ final class ProcessUpgrader implements Upgrader {
 	/** The parent's descriptors are taken once per JVM, by the first upgrader. */
 	private static boolean handoffTaken;
 
+	/** Why taking them failed: every later create() fails alike, rather than start parentless. */
+	private static IOException handoffFailure;
+
+	/** The note that names systemd's UNIX socket files to every later generation. */
+	private static final String SYSTEMD_SOCKET_FILES = "systemd.unix-sockets";
+
 	enum State {
 
-		STARTING, READY, UPGRADING, UPGRADED, STOPPED
+		STARTING, READY, UPGRADING, PROBATION, UPGRADED, STOPPED
 
 	}
 
@@ -61,11 +79,13 @@ final class ProcessUpgrader implements Upgrader {
 
 	private final CompletableFuture<Void> exit = new CompletableFuture<>();
 
+	private final List<Consumer<UpgradeException>> rollbackListeners = new CopyOnWriteArrayList<>();
+
 	private State state = State.STARTING;
 
 	private volatile Lineage lineage;
 
-	/** The new process while UPGRADING; after UPGRADED, kept so its connection stays open. */
+	/** The new process from UPGRADING on; after UPGRADED, kept so its connection stays open. */
 	private Child child;
 
 	private final Systemd systemd;
@@ -73,7 +93,7 @@ final class ProcessUpgrader implements Upgrader {
 	/**
 	 * Whether this is the process systemd takes for the unit's main process: one started by
 	 * hand, or one started by an upgrade once its parent has exited (the parent hands the main
-	 * pid over when this process is ready, and speaks for the unit until then).
+	 * pid over when the probation is over, and speaks for the unit until then).
 	 */
 	private volatile boolean mainProcess;
 
@@ -82,7 +102,9 @@ final class ProcessUpgrader implements Upgrader {
 		this.options = options;
 		this.parent = parent;
 		this.systemd = systemd;
-		this.fds = new Fds((parent != null) ? parent.descriptors() : activated, options.listenConfig());
+		this.fds = new Fds((parent != null) ? parent.descriptors() : activated, options.listenConfig(),
+				(parent != null) ? systemdSocketFiles(parent.notes())
+						: SocketActivation.socketFilesOfSystemd(activated, System.getenv()));
 		this.lineage = (parent != null) ? parent.lineage() : Lineage.first();
 		this.mainProcess = parent == null;
 		if (parent != null) {
@@ -98,17 +120,31 @@ final class ProcessUpgrader implements Upgrader {
 			throw new UnsupportedOperationException(
 					"tableflip needs UNIX sockets and descriptor passing, which Windows lacks: use Upgrader.stub()");
 		}
+		if (!System.getProperty("os.name", "").equals("Linux")) {
+			throw new UnsupportedOperationException("tableflip upgrades processes on Linux only (it checks who "
+					+ "connects to the handoff by SO_PEERCRED), not on " + System.getProperty("os.name")
+					+ ": use Upgrader.stub()");
+		}
 		JdkChannels.checkAccessible();
 		Native.checkAvailable();
 		if (live != null) {
 			throw new IllegalStateException(
 					"this process already has a live Upgrader: stop() it before creating another");
 		}
+		if (handoffFailure != null) {
+			throw new IOException(handoffFailure.getMessage(), handoffFailure);
+		}
 		Parent parent = null;
 		Map<Descriptor, Integer> activated = Map.of();
 		if (!handoffTaken) {
+			try {
+				parent = Parent.connect(System.getenv());
+			}
+			catch (IOException ex) {
+				handoffFailure = ex;
+				throw ex;
+			}
 			handoffTaken = true;
-			parent = Parent.connect(System.getenv());
 			if (parent == null) {
 				activated = SocketActivation.passed(System.getenv(), ProcessHandle.current().pid());
 			}
@@ -129,13 +165,38 @@ final class ProcessUpgrader implements Upgrader {
 		}
 		this.fds.closeInherited();
 		if (this.options.pidFile() != null) {
-			PidFile.write(INITIAL_WORKING_DIRECTORY.resolve(this.options.pidFile()), ProcessHandle.current().pid());
+			Path pidFile = INITIAL_WORKING_DIRECTORY.resolve(this.options.pidFile());
+			try {
+				PidFile.write(pidFile, ProcessHandle.current().pid());
+			}
+			catch (IOException ex) {
+				String reason = "cannot write the PID file " + pidFile + ": " + describe(ex);
+				try {
+					tellParentFailed(reason);
+				}
+				catch (IOException gone) {
+					logger.warn("Could not tell the old process {} why: {}", this.parent.pid(), describe(gone));
+				}
+				throw new IOException(reason, ex);
+			}
 		}
-		if (this.parent != null) {
-			this.parent.sendReady();
-		}
+		// Ready before the parent is told: a parent that died meanwhile leaves this process
+		// serving alone (it holds every listener), not stuck before ready.
 		this.state = State.READY;
+		if (this.parent != null) {
+			try {
+				this.parent.sendReady();
+			}
+			catch (IOException ex) {
+				logger.warn("Could not tell the old process {} that process {} is ready ({}): it has exited; "
+						+ "this process serves alone", this.parent.pid(), ProcessHandle.current().pid(), describe(ex));
+				this.parent.gone(); // this process is the unit's main process now
+			}
+		}
 		logger.info("Process {} is ready (generation {})", ProcessHandle.current().pid(), generation());
+		if (this.mainProcess) {
+			storeWithSystemd();
+		}
 		if (this.parent == null) {
 			this.systemd.ready(serving());
 		}
@@ -144,9 +205,31 @@ final class ProcessUpgrader implements Upgrader {
 		}
 	}
 
+	/**
+	 * Puts the sockets in use in the unit's file-descriptor store, if it has one: a crash of the
+	 * main process then closes none of them, and systemd passes them to the process it restarts.
+	 * Only the main process may (NotifyAccess=main); systemd keeps one copy of each socket.
+	 */
+	private void storeWithSystemd() {
+		for (Fds.Handoff handoff : this.fds.handoffs()) {
+			Descriptor.Kind kind = handoff.descriptor().kind();
+			if (kind == Descriptor.Kind.LISTENER || kind == Descriptor.Kind.PACKET) {
+				this.systemd.store(handoff.fd(), Systemd.STORE_NAME);
+			}
+		}
+	}
+
 	@Override
 	public synchronized void fail(String reason) throws IOException {
-		if (this.state != State.STARTING || this.parent == null) {
+		boolean probation = this.state == State.READY && this.parent != null && !this.parent.exited().isDone();
+		if (this.state != State.STARTING && !probation) {
+			return;
+		}
+		tellParentFailed(reason);
+	}
+
+	private void tellParentFailed(String reason) throws IOException {
+		if (this.parent == null) {
 			return;
 		}
 		this.parent.sendFailed(reason);
@@ -177,7 +260,7 @@ final class ProcessUpgrader implements Upgrader {
 		}
 		if (refusal != null) {
 			this.lineage = this.lineage.after(refusal, Instant.now());
-			if (this.mainProcess && this.state == State.READY) {
+			if (this.mainProcess && (this.state == State.READY || this.state == State.PROBATION)) {
 				// Type=notify-reload waits for RELOADING=1 and READY=1 after its SIGHUP, even for nothing.
 				this.systemd.reloading("Upgrade (" + cause + ") refused");
 				this.systemd.reloaded("Upgrade (" + cause + ") refused (" + refusal.reason() + "): "
@@ -185,14 +268,26 @@ final class ProcessUpgrader implements Upgrader {
 			}
 			return CompletableFuture.failedFuture(refusal);
 		}
-		this.state = State.UPGRADING;
 		if (this.mainProcess) {
 			this.systemd.reloading("Upgrading (" + cause + "): starting a new process");
 			this.systemd.extend(this.options.upgradeTimeout().plusSeconds(30));
 		}
+		// Started under the lock, so that stop() always sees the new process it must kill.
+		try {
+			this.child = Child.start(command(), this.options.environment(), INITIAL_WORKING_DIRECTORY,
+					this.fds.handoffs(), generation(), notes(cause));
+		}
+		catch (UpgradeException ex) {
+			this.state = State.UPGRADING;
+			failed(ex);
+			logger.warn("Upgrade failed ({}): {}", ex.reason(), ex.getMessage());
+			return CompletableFuture.failedFuture(ex);
+		}
+		this.state = State.UPGRADING;
+		logger.info("Upgrade ({}): started new process {}", cause, this.child.pid());
 		CompletableFuture<Long> result = new CompletableFuture<>();
-		Map<String, String> notes = this.lineage.notes(cause);
-		Thread upgrade = new Thread(() -> runUpgrade(notes, result), "tableflip-upgrade");
+		Child started = this.child;
+		Thread upgrade = new Thread(() -> runUpgrade(started, result), "tableflip-upgrade");
 		upgrade.setDaemon(true);
 		upgrade.start();
 		return result;
@@ -202,6 +297,8 @@ final class ProcessUpgrader implements Upgrader {
 		return switch (this.state) {
 			case STARTING -> new UpgradeException(Reason.NOT_READY, "this process is not ready yet");
 			case UPGRADING -> new UpgradeException(Reason.IN_PROGRESS, "an upgrade is already in progress");
+			case PROBATION -> new UpgradeException(Reason.IN_PROGRESS,
+					"an upgrade is in progress: new process " + this.child.pid() + " is on probation");
 			case UPGRADED -> new UpgradeException(Reason.ALREADY_UPGRADED, "this process was already upgraded");
 			case STOPPED -> new UpgradeException(Reason.STOPPED, "the upgrader was stopped");
 			case READY -> (this.parent != null && !this.parent.exited().isDone())
@@ -211,40 +308,34 @@ final class ProcessUpgrader implements Upgrader {
 		};
 	}
 
-	private void runUpgrade(Map<String, String> notes, CompletableFuture<Long> result) {
+	private void runUpgrade(Child child, CompletableFuture<Long> result) {
 		long started = System.nanoTime();
-		Child child = null;
 		try {
-			child = Child.start(command(), this.options.environment(), INITIAL_WORKING_DIRECTORY, this.fds.handoffs(),
-					generation(), notes);
-			logger.info("Upgrade: started new process {}", child.pid());
-			if (!adopt(child)) {
-				throw new UpgradeException(Reason.STOPPED, "the upgrader was stopped", child.pid(),
-						Integer.MIN_VALUE, null);
-			}
 			awaitReady(child);
-			if (!succeeded(child)) {
+			long took = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+			if (!childReady(child, took)) {
 				throw new UpgradeException(Reason.STOPPED, "the upgrader was stopped", child.pid(),
 						Integer.MIN_VALUE, null);
 			}
-			logger.info("Upgrade: new process {} is ready after {} ms", child.pid(),
-					TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
 			result.complete(child.pid());
+			// Armed after the caller learnt of the success: a rollback always comes after it.
+			if (!this.options.probation().isZero()) {
+				child.lost().thenAccept(this::rollBack);
+				Thread timer = new Thread(() -> endProbation(child, this.options.probation()), "tableflip-probation");
+				timer.setDaemon(true);
+				timer.start();
+			}
 		}
 		catch (UpgradeException ex) {
-			if (child != null) {
-				child.kill();
-			}
+			child.kill();
 			failed(ex);
 			logger.warn("Upgrade failed ({}): {}", ex.reason(), ex.getMessage());
 			result.completeExceptionally(ex);
 		}
 		catch (RuntimeException ex) {
-			if (child != null) {
-				child.kill();
-			}
+			child.kill();
 			UpgradeException failure = new UpgradeException(Reason.SPAWN_FAILED, "upgrade failed: " + ex,
-					(child != null) ? child.pid() : -1, Integer.MIN_VALUE, ex);
+					child.pid(), Integer.MIN_VALUE, ex);
 			failed(failure);
 			logger.error("Upgrade failed", ex);
 			result.completeExceptionally(failure);
@@ -275,24 +366,78 @@ final class ProcessUpgrader implements Upgrader {
 		}
 	}
 
+	/** What the new process learns besides the descriptors: its lineage, and which sockets are systemd's. */
+	private Map<String, String> notes(String cause) {
+		Map<String, String> notes = new LinkedHashMap<>(this.lineage.notes(cause));
+		if (!this.fds.systemdSocketFiles().isEmpty()) {
+			notes.put(SYSTEMD_SOCKET_FILES, String.join("\n", this.fds.systemdSocketFiles()));
+		}
+		return notes;
+	}
+
+	private static Set<String> systemdSocketFiles(Map<String, String> notes) {
+		String files = notes.get(SYSTEMD_SOCKET_FILES);
+		return (files == null || files.isEmpty()) ? Set.of() : Set.of(files.split("\n"));
+	}
+
 	private List<String> command() {
 		return this.options.command().isEmpty() ? Command.current() : this.options.command();
 	}
 
-	/** UPGRADING: the new process exists. False if stopped meanwhile. */
-	private synchronized boolean adopt(Child child) {
-		if (this.state != State.UPGRADING) {
-			return false;
+	/** UPGRADING -> PROBATION, or UPGRADED without one. False if stopped meanwhile. */
+	private boolean childReady(Child child, long tookMillis) {
+		Duration probation = this.options.probation();
+		synchronized (this) {
+			if (this.state != State.UPGRADING) {
+				return false;
+			}
+			if (probation.isZero()) {
+				logger.info("Upgrade: new process {} is ready after {} ms", child.pid(), tookMillis);
+				handOver(child);
+			}
+			else {
+				this.state = State.PROBATION;
+				logger.info("Upgrade: new process {} is ready after {} ms; it is on probation for {} ms, during "
+						+ "which this process keeps its listeners and takes the service back if it dies", child.pid(),
+						tookMillis, probation.toMillis());
+				if (this.mainProcess) {
+					this.systemd.reloaded("Probation: new process " + child.pid() + " is ready; process "
+							+ ProcessHandle.current().pid() + " takes the service back if it dies within "
+							+ probation.toMillis() + " ms");
+				}
+			}
 		}
-		this.child = child;
+		if (probation.isZero()) {
+			this.exit.complete(null);
+		}
 		return true;
 	}
 
-	/** UPGRADING -> UPGRADED. False if stopped meanwhile. */
-	private synchronized boolean succeeded(Child child) {
-		if (this.state != State.UPGRADING) {
-			return false;
+	/** PROBATION -> UPGRADED once the probation is over. */
+	private void endProbation(Child child, Duration probation) {
+		try {
+			child.lost().get(probation.toNanos(), TimeUnit.NANOSECONDS);
+			return; // lost within the probation: rolled back
 		}
+		catch (TimeoutException ex) {
+			// survived its probation
+		}
+		catch (InterruptedException | ExecutionException ex) {
+			return;
+		}
+		synchronized (this) {
+			if (this.state != State.PROBATION || this.child != child) {
+				return;
+			}
+			logger.info("Upgrade: new process {} passed its probation; process {} hands over", child.pid(),
+					ProcessHandle.current().pid());
+			handOver(child);
+		}
+		this.exit.complete(null);
+	}
+
+	/** -> UPGRADED: the new process is the service from now on. Called under the lock. */
+	private void handOver(Child child) {
 		this.state = State.UPGRADED;
 		this.lineage = this.lineage.after(null, Instant.now());
 		if (this.mainProcess) {
@@ -300,8 +445,46 @@ final class ProcessUpgrader implements Upgrader {
 					+ (generation() + 1) + "); process " + ProcessHandle.current().pid() + " drains");
 			this.mainProcess = false; // from now on the new process speaks for the unit
 		}
-		this.exit.complete(null);
-		return true;
+	}
+
+	/** PROBATION -> READY: the new process died or gave up after it was ready; this one serves again. */
+	private void rollBack(UpgradeException lost) {
+		synchronized (this) {
+			if (this.state != State.PROBATION || this.child == null || this.child.pid() != lost.childPid().orElse(-1)) {
+				logger.warn("New process {} is gone after the handover: {}", lost.childPid().orElse(-1),
+						lost.getMessage());
+				return;
+			}
+			this.state = State.READY;
+			this.child = null;
+			this.lineage = this.lineage.after(lost, Instant.now());
+			String message = lost.getMessage() + "; process " + ProcessHandle.current().pid()
+					+ " took the service back";
+			logger.warn("Upgrade rolled back ({}): {}", lost.reason(), message);
+			if (this.options.pidFile() != null) {
+				Path pidFile = INITIAL_WORKING_DIRECTORY.resolve(this.options.pidFile());
+				try {
+					PidFile.write(pidFile, ProcessHandle.current().pid());
+				}
+				catch (IOException ex) {
+					logger.error("Cannot write the PID file {} after the rollback: {}; it may name the dead process",
+							pidFile, describe(ex));
+				}
+			}
+			if (this.mainProcess) {
+				this.systemd.reloaded("Upgrade rolled back (" + lost.reason() + "): " + message + "; " + serving());
+			}
+		}
+		UpgradeException rolledBack = new UpgradeException(lost.reason(), lost.getMessage(),
+				lost.childPid().orElse(-1), lost.exitCode().orElse(Integer.MIN_VALUE), null);
+		for (Consumer<UpgradeException> listener : this.rollbackListeners) {
+			try {
+				listener.accept(rolledBack);
+			}
+			catch (RuntimeException ex) {
+				logger.error("A rollback listener failed", ex);
+			}
+		}
 	}
 
 	/** UPGRADING -> READY, unless stopped meanwhile. */
@@ -321,6 +504,7 @@ final class ProcessUpgrader implements Upgrader {
 	private synchronized void becameMainProcess() {
 		this.mainProcess = true;
 		if (this.state != State.STARTING) {
+			storeWithSystemd();
 			this.systemd.status(serving());
 		}
 	}
@@ -336,29 +520,60 @@ final class ProcessUpgrader implements Upgrader {
 	}
 
 	@Override
+	public void onRollback(Consumer<UpgradeException> listener) {
+		this.rollbackListeners.add(Objects.requireNonNull(listener, "listener"));
+	}
+
+	@Override
 	public void stop() {
+		Child killed = null;
 		synchronized (this) {
-			if (this.state == State.STOPPED) {
-				return;
+			// Only the last process to serve its UNIX sockets removes their files: not one whose
+			// parent still serves them (before ready, or during the parent's probation), nor one
+			// that hands over.
+			boolean parentServes = this.parent != null && !this.parent.exited().isDone();
+			boolean last = !parentServes
+					&& (this.state == State.STARTING || this.state == State.READY || this.state == State.UPGRADING);
+			switch (this.state) {
+				case STOPPED, UPGRADED -> {
+				}
+				case PROBATION -> {
+					logger.info("Stopped during the probation of new process {}: it is ready and serves on",
+							this.child.pid());
+					handOver(this.child);
+				}
+				case UPGRADING -> {
+					killed = this.child;
+					this.state = State.STOPPED;
+				}
+				case STARTING, READY -> this.state = State.STOPPED;
 			}
-			if (this.state == State.UPGRADING && this.child != null) {
-				this.child.abort(new UpgradeException(Reason.STOPPED, "the upgrader was stopped", this.child.pid(),
-						Integer.MIN_VALUE, null));
-			}
-			if (this.state != State.UPGRADED) {
+			if (this.state == State.STOPPED && !this.exit.isDone() && last) {
 				this.fds.removeUnixSockets();
-				this.state = State.STOPPED;
+			}
+			if (this.state == State.STOPPED && !this.exit.isDone()) {
 				if (this.mainProcess) {
 					this.systemd.stopping("Stopping: process " + ProcessHandle.current().pid() + " shuts down");
 				}
 			}
-			this.exit.complete(null);
+		}
+		if (killed != null) {
+			killed.abort(new UpgradeException(Reason.STOPPED, "the upgrader was stopped", killed.pid(),
+					Integer.MIN_VALUE, null));
+			killed.kill();
+			logger.info("Stopped during an upgrade: killed new process {}, which was not ready", killed.pid());
 		}
 		synchronized (ProcessUpgrader.class) {
 			if (live == this) {
 				live = null;
 			}
 		}
+		this.exit.complete(null);
+	}
+
+	private static String describe(IOException ex) {
+		String message = ex.getMessage();
+		return (message != null && !message.isBlank()) ? message : ex.getClass().getSimpleName();
 	}
 
 	@Override

@@ -9,7 +9,9 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 
 import dev.tableflip.Descriptor.Kind;
 import org.slf4j.Logger;
@@ -80,6 +82,25 @@ final class SocketActivation {
 					passed.keySet(), Arrays.asList(names));
 		}
 		return passed;
+	}
+
+	/**
+	 * The files of the passed UNIX listeners that systemd created for a socket unit, which only
+	 * systemd may remove: all but those this library put in systemd's file-descriptor store
+	 * itself (named {@link Systemd#STORE_NAME}), whose files are its own.
+	 */
+	static Set<String> socketFilesOfSystemd(Map<Descriptor, Integer> passed, Map<String, String> environment) {
+		String[] names = environment.getOrDefault("LISTEN_FDNAMES", "").split(":", -1);
+		Set<String> files = new HashSet<>();
+		passed.forEach((descriptor, fd) -> {
+			int index = fd - FIRST_FD;
+			String name = (index >= 0 && index < names.length) ? names[index] : "";
+			if (descriptor.kind() == Kind.LISTENER && "unix".equals(descriptor.network())
+					&& !name.equals(Systemd.STORE_NAME)) {
+				files.add(descriptor.address());
+			}
+		});
+		return files;
 	}
 
 	/** The name a passed descriptor is inherited under: its kind, network and bound address. */

@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.Consumer;
 
 import dev.tableflip.UpgradeException.Reason;
 
@@ -50,6 +51,11 @@ final class StubUpgrader implements Upgrader {
 	@Override
 	public CompletableFuture<Void> exit() {
 		return this.exit.copy();
+	}
+
+	@Override
+	public void onRollback(Consumer<UpgradeException> listener) {
+		// never upgrades, so never rolls back
 	}
 
 	@Override

@@ -22,21 +22,42 @@ final class Systemd {
 
 	private static final Logger logger = LoggerFactory.getLogger(Systemd.class);
 
+	/** The name this library stores its sockets under in systemd's file-descriptor store. */
+	static final String STORE_NAME = "tableflip";
+
 	/** The variable that names systemd's notification socket. */
 	static final String NOTIFY_SOCKET = "NOTIFY_SOCKET";
 
+	/**
+	 * The variable that says the unit has a file-descriptor store, and how large: systemd 254
+	 * and later set it from {@code FileDescriptorStoreMax=}; on older versions the unit sets it
+	 * itself ({@code Environment=FDSTORE=8}).
+	 */
+	static final String FDSTORE = "FDSTORE";
+
 	private final String socket;
+
+	private final boolean fdStore;
 
 	private volatile boolean warned;
 
-	private Systemd(String socket) {
+	private Systemd(String socket, boolean fdStore) {
 		this.socket = socket;
+		this.fdStore = fdStore;
 	}
 
 	/** The notifier for this environment: silent unless {@code NOTIFY_SOCKET} is set. */
 	static Systemd from(Map<String, String> environment) {
 		String socket = environment.get(NOTIFY_SOCKET);
-		return new Systemd((socket == null || socket.isBlank()) ? null : socket);
+		int fdStore;
+		try {
+			fdStore = Integer.parseInt(environment.getOrDefault(FDSTORE, "0").trim());
+		}
+		catch (NumberFormatException ex) {
+			logger.warn("Ignoring {}={}: not a number of descriptors", FDSTORE, environment.get(FDSTORE));
+			fdStore = 0;
+		}
+		return new Systemd((socket == null || socket.isBlank()) ? null : socket, fdStore > 0);
 	}
 
 	/** This process serves: {@code READY=1}. */
@@ -65,6 +86,29 @@ final class Systemd {
 	/** The upgrade failed or was refused: this process is still the one, and the reload is over. */
 	void reloaded(String status) {
 		send("READY=1\nSTATUS=" + status);
+	}
+
+	/**
+	 * Hands a descriptor to the unit's file-descriptor store ({@code FDSTORE=1}), where the unit
+	 * has one ({@code FileDescriptorStoreMax=}): systemd then keeps the socket open when the
+	 * main process dies and passes it to the next one ({@code LISTEN_FDS}, under
+	 * {@code name}). systemd keeps one copy of each socket however often it is stored. Only
+	 * where {@code FDSTORE} says the unit has a store: without one systemd logs a warning for
+	 * every stored descriptor.
+	 */
+	void store(int fd, String name) {
+		if (this.socket == null || !this.fdStore) {
+			return;
+		}
+		String message = "FDSTORE=1\nFDNAME=" + name;
+		try {
+			Native.sendDatagram(this.socket, message.getBytes(StandardCharsets.UTF_8), fd);
+			logger.debug("Told systemd: {} (descriptor {})", message.replace('\n', ' '), fd);
+		}
+		catch (IOException | RuntimeException ex) {
+			logger.warn("Cannot store descriptor {} with systemd at {}={}: {}", fd, NOTIFY_SOCKET, this.socket,
+					ex.getMessage());
+		}
 	}
 
 	/** This process stops for good. */

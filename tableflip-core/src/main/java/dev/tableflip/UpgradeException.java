@@ -49,6 +49,13 @@ public class UpgradeException extends Exception {
 		HANDSHAKE_FAILED,
 
 		/**
+		 * The new process became ready, then exited or reported that it will not serve during
+		 * its probation ({@link UpgraderOptions#withProbation}): this process, which still held
+		 * every listener, took the service back.
+		 */
+		PROBATION_FAILED,
+
+		/**
 		 * Checked before starting: the command that starts the new process cannot run (no such
 		 * executable, or its {@code -jar} file is missing or unreadable).
 		 */
@@ -106,6 +113,22 @@ public class UpgradeException extends Exception {
 	/** The pid of the new process, if one was started. */
 	public OptionalLong childPid() {
 		return (this.childPid > 0) ? OptionalLong.of(this.childPid) : OptionalLong.empty();
+	}
+
+	/**
+	 * Whether the upgrade was refused rather than failed: refused before a new process was
+	 * started (not ready, in progress, a pre-flight check...), so nothing was tried. A failed
+	 * upgrade started, or tried to start, a new process. The one place that decides it, for
+	 * the lineage, the log, the endpoint and the metrics alike.
+	 */
+	public boolean refused() {
+		return switch (this.reason) {
+			case NOT_READY, PARENT_NOT_EXITED, IN_PROGRESS, ALREADY_UPGRADED, UNSUPPORTED, COMMAND_NOT_RUNNABLE,
+					NOT_ENOUGH_MEMORY, TOO_MANY_OPEN_FILES ->
+				true;
+			case STOPPED -> this.childPid <= 0;
+			case SPAWN_FAILED, CHILD_EXITED, CHILD_FAILED, TIMED_OUT, HANDSHAKE_FAILED, PROBATION_FAILED -> false;
+		};
 	}
 
 	/** The new process's exit code, if it exited by itself before it was ready. */

@@ -5,6 +5,7 @@ import java.time.Duration;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
 
 /**
  * Zero-downtime upgrades for a JVM process, after Go's {@code cloudflare/tableflip}.
@@ -100,15 +101,26 @@ public interface Upgrader {
 	CompletableFuture<Long> upgradeAsync(String cause);
 
 	/**
-	 * Completes when this process should exit: after a successful upgrade or {@link #stop()}.
+	 * Completes when this process should exit: after a successful upgrade (once the new process
+	 * passed its probation, if there is one) or {@link #stop()}.
 	 * Completing the returned future does not affect the upgrader.
 	 */
 	CompletableFuture<Void> exit();
 
 	/**
-	 * Prevents further upgrades and kills a new process that is not ready yet. If no upgrade
-	 * succeeded, this process is taken to be shutting down for good: the files of its UNIX
-	 * listeners are removed.
+	 * Calls {@code listener} when a new process that was ready exits, or reports that it will
+	 * not serve, during its probation ({@link UpgraderOptions#withProbation}): this process is
+	 * ready again and serves alone, {@link #exit()} has not completed, and a later upgrade may
+	 * be tried. The exception's reason is {@link UpgradeException.Reason#PROBATION_FAILED}; its
+	 * message says what happened. Called on a thread of the upgrader, outside its lock.
+	 */
+	void onRollback(Consumer<UpgradeException> listener);
+
+	/**
+	 * Prevents further upgrades. A new process that is not ready yet is killed, and is gone
+	 * before {@link #exit()} completes; one that is ready and on probation is handed the
+	 * service at once. If no upgrade succeeded, this process is taken to be shutting down for
+	 * good: the files of its UNIX listeners are removed.
 	 */
 	void stop();
 

@@ -16,10 +16,12 @@ public final class UpgraderOptions {
 	/** The default time a new process has to become ready. */
 	public static final Duration DEFAULT_UPGRADE_TIMEOUT = Duration.ofMinutes(1);
 
-	private static final UpgraderOptions DEFAULTS = new UpgraderOptions(DEFAULT_UPGRADE_TIMEOUT, null,
-			ListenConfig.defaults(), List.of(), Map.of());
+	private static final UpgraderOptions DEFAULTS = new UpgraderOptions(DEFAULT_UPGRADE_TIMEOUT, Duration.ZERO,
+			null, ListenConfig.defaults(), List.of(), Map.of());
 
 	private final Duration upgradeTimeout;
+
+	private final Duration probation;
 
 	private final Path pidFile;
 
@@ -29,16 +31,20 @@ public final class UpgraderOptions {
 
 	private final Map<String, String> environment;
 
-	private UpgraderOptions(Duration upgradeTimeout, Path pidFile, ListenConfig listenConfig, List<String> command,
-			Map<String, String> environment) {
+	private UpgraderOptions(Duration upgradeTimeout, Duration probation, Path pidFile, ListenConfig listenConfig,
+			List<String> command, Map<String, String> environment) {
 		this.upgradeTimeout = upgradeTimeout;
+		this.probation = probation;
 		this.pidFile = pidFile;
 		this.listenConfig = listenConfig;
 		this.command = command;
 		this.environment = environment;
 	}
 
-	/** The defaults: a one-minute upgrade timeout, no PID file, this JVM's own command line. */
+	/**
+	 * The defaults: a one-minute upgrade timeout, no probation, no PID file, this JVM's own
+	 * command line.
+	 */
 	public static UpgraderOptions defaults() {
 		return DEFAULTS;
 	}
@@ -49,7 +55,24 @@ public final class UpgraderOptions {
 		if (upgradeTimeout.isNegative() || upgradeTimeout.isZero()) {
 			throw new IllegalArgumentException("upgrade timeout must be positive, not " + upgradeTimeout);
 		}
-		return new UpgraderOptions(upgradeTimeout, this.pidFile, this.listenConfig, this.command, this.environment);
+		return new UpgraderOptions(upgradeTimeout, this.probation, this.pidFile, this.listenConfig, this.command, this.environment);
+	}
+
+	/**
+	 * Returns a copy with a probation: for this long after a new process is ready, this process
+	 * keeps its listeners and {@link Upgrader#exit()} does not complete yet. If the new process
+	 * exits, or reports that it will not serve, within it, this process takes the service back
+	 * (it is ready again, rewrites the PID file, tells systemd) and the upgrade counts as
+	 * failed ({@link UpgradeException.Reason#PROBATION_FAILED}). Zero, the default, hands over
+	 * the moment the new process is ready, as Go's tableflip does.
+	 */
+	public UpgraderOptions withProbation(Duration probation) {
+		Objects.requireNonNull(probation, "probation");
+		if (probation.isNegative()) {
+			throw new IllegalArgumentException("probation must not be negative, not " + probation);
+		}
+		return new UpgraderOptions(this.upgradeTimeout, probation, this.pidFile, this.listenConfig, this.command,
+				this.environment);
 	}
 
 	/**
@@ -57,13 +80,13 @@ public final class UpgraderOptions {
 	 * resolved against the initial working directory. {@code null} writes none.
 	 */
 	public UpgraderOptions withPidFile(Path pidFile) {
-		return new UpgraderOptions(this.upgradeTimeout, pidFile, this.listenConfig, this.command, this.environment);
+		return new UpgraderOptions(this.upgradeTimeout, this.probation, pidFile, this.listenConfig, this.command, this.environment);
 	}
 
 	/** Returns a copy that creates new sockets with these settings. */
 	public UpgraderOptions withListenConfig(ListenConfig listenConfig) {
 		Objects.requireNonNull(listenConfig, "listenConfig");
-		return new UpgraderOptions(this.upgradeTimeout, this.pidFile, listenConfig, this.command, this.environment);
+		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, listenConfig, this.command, this.environment);
 	}
 
 	/**
@@ -71,7 +94,7 @@ public final class UpgraderOptions {
 	 * own. An empty list restores the default.
 	 */
 	public UpgraderOptions withCommand(List<String> command) {
-		return new UpgraderOptions(this.upgradeTimeout, this.pidFile, this.listenConfig, List.copyOf(command),
+		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, this.listenConfig, List.copyOf(command),
 				this.environment);
 	}
 
@@ -79,13 +102,18 @@ public final class UpgraderOptions {
 	public UpgraderOptions withEnvironment(String name, String value) {
 		Map<String, String> environment = new LinkedHashMap<>(this.environment);
 		environment.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
-		return new UpgraderOptions(this.upgradeTimeout, this.pidFile, this.listenConfig, this.command,
+		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, this.listenConfig, this.command,
 				Collections.unmodifiableMap(environment));
 	}
 
 	/** The time a new process has to become ready. */
 	public Duration upgradeTimeout() {
 		return this.upgradeTimeout;
+	}
+
+	/** How long after a new process is ready this process can still take the service back. */
+	public Duration probation() {
+		return this.probation;
 	}
 
 	/** The PID file, or {@code null}. */

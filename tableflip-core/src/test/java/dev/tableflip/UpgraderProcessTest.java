@@ -98,6 +98,108 @@ class UpgraderProcessTest {
 	}
 
 	@Test
+	void listenerTheApplicationClosedIsStillHandedOverBecauseTheRegistryKeptItsOwnCopy() throws Exception {
+		String closed = "127.0.0.1:" + freePort();
+		Event parent = this.services.start("tcp=" + this.tcp, "tcp-closed=" + closed, "linger-ms=2000");
+		List<Socket> clients = new ArrayList<>();
+		try {
+			// Accepted connections take the lowest free numbers: the closed listener's among them.
+			for (int i = 0; i < 5; i++) {
+				Socket client = connect();
+				assertThat(readLine(client)).isEqualTo(Long.toString(parent.pid()));
+				clients.add(client);
+			}
+			assertThat(this.services.control(parent, "upgrade")).isEqualTo("OK");
+			Event child = this.services.awaitOther("READY", parent.pid(), WAIT);
+
+			Event listening = this.services.awaitFrom(child.pid(), "LISTENING", WAIT);
+			assertThat(listening.get("inherited")).as("handed over, not bound anew").isEqualTo("true");
+			InetSocketAddress address = (InetSocketAddress) parse(closed);
+			try (Socket socket = new Socket(address.getAddress(), address.getPort())) {
+				socket.setSoTimeout(10_000);
+				assertThat(readLine(socket)).isEqualTo(Long.toString(child.pid()));
+			}
+			assertThat(askPid()).isIn(parent.pid(), child.pid());
+		}
+		finally {
+			for (Socket client : clients) {
+				client.close();
+			}
+		}
+	}
+
+	@Test
+	void newProcessThatStopsBeforeReadyLeavesTheSocketFileTheOldOneServes() throws Exception {
+		Path unix = this.directory.resolve("service.sock");
+		Event parent = this.services.start("unix=" + unix, "child=stop");
+
+		assertThat(this.services.control(parent, "upgrade")).startsWith("FAILED CHILD_EXITED").contains("exit=5");
+
+		assertThat(unix).as("the old process still serves it").exists();
+		assertThat(askUnix(unix)).isEqualTo(parent.pid());
+		assertThat(this.services.control(parent, "stop")).isEqualTo("OK");
+		this.services.awaitGone(parent.pid(), WAIT);
+		assertThat(unix).as("removed by the last process that served it").doesNotExist();
+	}
+
+	@Test
+	void childThatExitsCleanlyBeforeReadyFailsTheUpgrade() throws Exception {
+		Event parent = this.services.start("tcp=" + this.tcp, "child=exit0");
+
+		assertThat(this.services.control(parent, "upgrade")).startsWith("FAILED CHILD_EXITED").contains("exit=0");
+		assertThat(askPid()).isEqualTo(parent.pid());
+	}
+
+	@Test
+	void waitForParentReturnsOnceTheParentExited() throws Exception {
+		Event parent = this.services.start("tcp=" + this.tcp, "linger-ms=1500");
+		assertThat(this.services.control(parent, "upgrade")).isEqualTo("OK");
+		Event child = this.services.awaitOther("READY", parent.pid(), WAIT);
+
+		Event exited = this.services.awaitFrom(child.pid(), "PARENT-EXITED", WAIT);
+		assertThat(ServiceProcesses.alive(parent.pid())).as("waitForParent returned after the parent exited: %s",
+				exited).isFalse();
+	}
+
+	@Test
+	void connectionsAndFilesAreHandedOverByName() throws Exception {
+		Path file = this.directory.resolve("shared.log");
+		try (ServerSocket peer = new ServerSocket(0, 5, InetAddress.getLoopbackAddress())) {
+			Event parent = this.services.start("conn=127.0.0.1:" + peer.getLocalPort(), "file=" + file);
+			try (Socket accepted = peer.accept()) {
+				accepted.setSoTimeout(30_000);
+				BufferedReader reader = new BufferedReader(new InputStreamReader(accepted.getInputStream(),
+						StandardCharsets.US_ASCII));
+				assertThat(reader.readLine()).isEqualTo(parent.pid() + " inherited=false");
+
+				assertThat(this.services.control(parent, "upgrade")).isEqualTo("OK");
+				Event child = this.services.awaitOther("READY", parent.pid(), WAIT);
+
+				assertThat(reader.readLine()).as("the same connection, written by the new process")
+					.isEqualTo(child.pid() + " inherited=true");
+				assertThat(this.services.awaitFrom(child.pid(), "FILE", WAIT).get("files")).isEqualTo("[log]");
+				assertThat(Files.readAllLines(file)).containsExactly(parent.pid() + " inherited=false",
+						child.pid() + " inherited=true");
+			}
+		}
+	}
+
+	@Test
+	void pidFileGivenAsABareFileNameIsWrittenInTheWorkingDirectory() throws Exception {
+		Path pidFile = Path.of(System.getProperty("user.dir"), "bare-name-" + ProcessHandle.current().pid() + ".pid");
+		try {
+			Event parent = this.services.start("tcp=" + this.tcp, "pidfile=" + pidFile.getFileName());
+			assertThat(Files.readString(pidFile)).isEqualTo(parent.pid() + "\n");
+			assertThat(this.services.control(parent, "upgrade")).isEqualTo("OK");
+			Event child = this.services.awaitOther("READY", parent.pid(), WAIT);
+			assertThat(Files.readString(pidFile)).isEqualTo(child.pid() + "\n");
+		}
+		finally {
+			Files.deleteIfExists(pidFile);
+		}
+	}
+
+	@Test
 	void childThatCrashesDuringInitLeavesParentServing() throws Exception {
 		Event parent = this.services.start("tcp=" + this.tcp, "child=crash");
 

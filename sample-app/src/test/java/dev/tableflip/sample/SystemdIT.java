@@ -81,8 +81,8 @@ class SystemdIT {
 			Thread.sleep(1000);
 			for (int reload = 1; reload <= 2; reload++) {
 				long old = current;
-				// ExecReload=kill -HUP returns at once; the old process then says RELOADING=1 and, once the
-				// new process is ready, MAINPID=<new> and READY=1.
+				// ExecReload=kill -HUP returns at once; the old process then says RELOADING=1, READY=1 once
+				// the new process is ready, and MAINPID=<new> once its probation is over.
 				this.systemd.systemctl("reload", SERVICE);
 				current = awaitMainPidOtherThan(old);
 				this.processes.awaitGone(old, WAIT);
@@ -166,6 +166,34 @@ class SystemdIT {
 			assertThat(load.failed()).as(load.summary() + "\n" + output()).isZero();
 			assertThat(load.pids()).containsExactlyInAnyOrder(first, second, third);
 		}
+	}
+
+	@Test
+	void fileDescriptorStoreKeepsTheListenerThroughACrashOfTheMainProcess() throws Exception {
+		// systemd 254+ sets FDSTORE itself from FileDescriptorStoreMax=; older ones need it said.
+		install("notify", "FileDescriptorStoreMax=8\nEnvironment=FDSTORE=8\nRestart=on-failure\nRestartSec=100ms\n");
+		this.systemd.systemctl("start", SERVICE);
+		this.systemd.systemctl("reload", SERVICE); // the stored socket survives upgrades too
+		long first = awaitMainPidOtherThan(this.systemd.mainPid(SERVICE));
+		awaitStatus("Serving: generation 2");
+
+		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 0, 4)) {
+			Thread.sleep(1000);
+			ApplicationProcesses.signal("KILL", first);
+			long second = awaitMainPidOtherThan(first);
+			awaitStatus("Serving: generation 1");
+			Thread.sleep(1000);
+			load.close();
+			System.out.println("systemd fd store, kill -9 of the main process under load: " + load.summary());
+			assertThat(load.refused()).as("connections refused while no process ran: " + load.summary() + "\n"
+					+ output()).isZero();
+			assertThat(load.failed()).as("at most the requests in flight on the killed process: " + load.summary())
+				.isLessThanOrEqualTo(4);
+			assertThat(load.pids()).contains(second);
+		}
+		assertThat(output()).as("the restarted process took the stored sockets")
+			.contains("socket(s) from systemd socket activation");
+		assertThat(this.systemd.show(SERVICE, "NRestarts").get("NRestarts")).isEqualTo("1");
 	}
 
 	@Test

@@ -50,6 +50,9 @@ public final class HttpLoad implements AutoCloseable {
 
 	private final AtomicLong freshFailed = new AtomicLong();
 
+	/** Failures that were a refused connection: nothing listened on the port. */
+	private final AtomicLong refused = new AtomicLong();
+
 	private final List<String> failures = new CopyOnWriteArrayList<>();
 
 	private final Set<Long> pids = ConcurrentHashMap.newKeySet();
@@ -124,6 +127,7 @@ public final class HttpLoad implements AutoCloseable {
 				}
 			}
 			catch (IOException ex) {
+				countRefused(ex);
 				fail(this.keepAliveFailed, "keep-alive: " + ex);
 				closeQuietly(socket);
 				socket = null;
@@ -139,6 +143,7 @@ public final class HttpLoad implements AutoCloseable {
 				count(exchange(socket, this.path, true), this.freshOk, this.freshFailed, "fresh", started);
 			}
 			catch (IOException ex) {
+				countRefused(ex);
 				fail(this.freshFailed, "fresh: " + ex);
 			}
 		}
@@ -154,6 +159,12 @@ public final class HttpLoad implements AutoCloseable {
 		}
 		else {
 			fail(failed, kind + ": HTTP " + response.status());
+		}
+	}
+
+	private void countRefused(IOException ex) {
+		if (ex instanceof java.net.ConnectException) {
+			this.refused.incrementAndGet();
 		}
 	}
 
@@ -271,6 +282,11 @@ public final class HttpLoad implements AutoCloseable {
 		return this.freshFailed.get();
 	}
 
+	/** Failed requests whose connection was refused: no process, and no one else, held the listener. */
+	public long refused() {
+		return this.refused.get();
+	}
+
 	public long failed() {
 		return keepAliveFailed() + freshFailed();
 	}
@@ -293,8 +309,8 @@ public final class HttpLoad implements AutoCloseable {
 	}
 
 	public String summary() {
-		return String.format("keep-alive %d ok / %d failed, fresh %d ok / %d failed, answered by %s%s", keepAliveOk(),
-				keepAliveFailed(), freshOk(), freshFailed(), this.answeredBy,
+		return String.format("keep-alive %d ok / %d failed, fresh %d ok / %d failed (%d refused), answered by %s%s",
+				keepAliveOk(), keepAliveFailed(), freshOk(), freshFailed(), refused(), this.answeredBy,
 				this.failures.isEmpty() ? "" : "\nfirst failures: " + this.failures);
 	}
 

@@ -51,6 +51,12 @@ public final class KeepAlive {
 		this.ramping = true;
 	}
 
+	/** From now on connections are kept alive again: a rollback undoes the overlap's ramp. */
+	void keep() {
+		this.ramping = false;
+		this.deadlines.clear();
+	}
+
 	/** From now on, every response ends its connection. */
 	void end() {
 		this.ending = true;

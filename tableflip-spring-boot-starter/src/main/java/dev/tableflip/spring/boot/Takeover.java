@@ -36,19 +36,18 @@ public final class Takeover {
 	}
 
 	/**
-	 * Runs the before-ready steps, then tells tableflip this process is ready. If a step
-	 * fails, the old process (if any) is told why and its upgrade fails; this process should
-	 * then exit.
+	 * Runs the before-ready steps; the caller then tells tableflip this process is ready. If a
+	 * step fails, the old process (if any) is told why and its upgrade fails; this process
+	 * should then exit.
 	 * @throws TakeoverFailedException if a step failed
-	 * @throws IOException if tableflip could not be told
+	 * @throws IOException if the old process could not be told
 	 */
-	public void becomeReady() throws TakeoverFailedException, IOException {
+	public void runBeforeReady() throws TakeoverFailedException, IOException {
 		for (TakeoverStep step : this.steps) {
 			if (step.phase() == Phase.BEFORE_READY) {
 				run(step);
 			}
 		}
-		this.upgrader.ready();
 	}
 
 	private void run(TakeoverStep step) throws TakeoverFailedException, IOException {
@@ -73,15 +72,16 @@ public final class Takeover {
 
 	private TakeoverFailedException fail(TakeoverStep step, String message, Exception cause) throws IOException {
 		TakeoverFailedException failure = new TakeoverFailedException(step.name() + " failed: " + message, cause);
-		this.upgrader.fail(failure.getMessage());
+		this.upgrader.upgrader().fail(failure.getMessage());
 		return failure;
 	}
 
 	/**
 	 * Runs the after-ready steps in the old process, once the new one is ready. A failing
-	 * step is logged and skipped: the new process serves already.
+	 * step is logged and skipped: the new process serves already. An interrupt (a rollback)
+	 * ends them.
 	 */
-	public void handOver() {
+	public void runAfterReady() {
 		for (TakeoverStep step : this.steps) {
 			if (step.phase() != Phase.AFTER_READY) {
 				continue;
@@ -95,7 +95,7 @@ public final class Takeover {
 				return;
 			}
 			catch (Exception ex) {
-				logger.warn("Takeover step '" + step.name() + "' failed; draining now", ex);
+				logger.warn("Takeover step '" + step.name() + "' failed; going on with the next one", ex);
 			}
 			finally {
 				this.upgrader.step(null);

@@ -25,8 +25,14 @@ public record UpgradeRecord(Instant startedAt, String trigger, Outcome outcome,
 	/** How an upgrade ended. */
 	public enum Outcome {
 
-		/** The new process is ready and serving; this one drains. */
+		/** The new process is ready and serving; this one drains once the new one passed its probation. */
 		SUCCEEDED,
+
+		/**
+		 * The new process of an upgrade that had succeeded died or gave up during its probation;
+		 * this process took the service back. A second record, after the SUCCEEDED one.
+		 */
+		ROLLED_BACK,
 
 		/** A new process was started but did not become ready. */
 		FAILED,

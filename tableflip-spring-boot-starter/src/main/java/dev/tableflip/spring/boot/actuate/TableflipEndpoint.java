@@ -81,7 +81,7 @@ public class TableflipEndpoint {
 		UpgradeRecord record = this.upgrader.upgrade("endpoint");
 		int status = switch (record.outcome()) {
 			case SUCCEEDED -> WebEndpointResponse.STATUS_OK;
-			case FAILED -> WebEndpointResponse.STATUS_SERVICE_UNAVAILABLE;
+			case FAILED, ROLLED_BACK -> WebEndpointResponse.STATUS_SERVICE_UNAVAILABLE;
 			case REFUSED -> (record.reason() == Reason.UNSUPPORTED) ? WebEndpointResponse.STATUS_SERVICE_UNAVAILABLE
 					: 409;
 		};

@@ -2,6 +2,7 @@ package dev.tableflip.spring.boot.actuate;
 
 import java.util.List;
 
+import dev.tableflip.spring.boot.ProcessLife;
 import dev.tableflip.spring.boot.TableflipUpgrader;
 import dev.tableflip.spring.boot.UpgradeRecord;
 
@@ -23,7 +24,7 @@ public class TableflipHealthIndicator implements HealthIndicator {
 
 	@Override
 	public Health health() {
-		Health.Builder health = (this.upgrader.state() == TableflipUpgrader.State.DRAINING) ? Health.outOfService()
+		Health.Builder health = (this.upgrader.state() == ProcessLife.State.DRAINING) ? Health.outOfService()
 				: Health.up();
 		health.withDetail("generation", this.upgrader.generation())
 			.withDetail("state", this.upgrader.state().name().toLowerCase());

@@ -5,6 +5,7 @@ import java.util.concurrent.TimeUnit;
 
 import dev.tableflip.Descriptor;
 import dev.tableflip.spring.boot.DrainObserver;
+import dev.tableflip.spring.boot.ProcessLife;
 import dev.tableflip.spring.boot.TableflipUpgrader;
 import dev.tableflip.spring.boot.UpgradeRecord;
 import io.micrometer.core.instrument.Counter;
@@ -19,8 +20,8 @@ import io.micrometer.core.instrument.binder.MeterBinder;
  * Micrometer meters for upgrades: {@code tableflip.upgrades} (counter, tag {@code outcome}
  * and {@code reason}), {@code tableflip.upgrade.duration} (timer, tag {@code outcome}),
  * {@code tableflip.generation} and {@code tableflip.listeners} (gauges), {@code tableflip.state}
- * (a gauge per state, tag {@code state}, 1 for the current one: {@code overlapping} while the
- * old process still accepts beside the new one), and
+ * (a gauge per state, tag {@code state}, 1 for the current one: {@code probation} while the
+ * old process still holds its listeners beside the new one), and
  * {@code tableflip.drain.duration} (timer, recorded by the old process as it leaves). The
  * lineage meters tell the whole line's story, carried across upgrades:
  * {@code tableflip.lineage.upgrades} (function counter, tag {@code outcome}: the upgrades of this
@@ -48,7 +49,7 @@ public class TableflipMetrics implements MeterBinder, DrainObserver {
 			.stream()
 			.filter((descriptor) -> descriptor.kind() == Descriptor.Kind.LISTENER)
 			.count()).description("Listening sockets an upgrade hands over").register(registry);
-		for (TableflipUpgrader.State state : TableflipUpgrader.State.values()) {
+		for (ProcessLife.State state : ProcessLife.State.values()) {
 			Gauge.builder("tableflip.state", this.upgrader, (upgrader) -> (upgrader.state() == state) ? 1 : 0)
 				.description("1 for the state this process is in, 0 for the others")
 				.tag("state", state.name().toLowerCase())

@@ -131,11 +131,26 @@ public final class TableflipAutoConfiguration {
 		}
 		UpgraderOptions options = UpgraderOptions.defaults()
 			.withUpgradeTimeout(properties.getUpgradeTimeout())
+			.withProbation(probation(properties.getTakeover()))
 			.withPidFile(properties.getPidFile());
 		if (!properties.getCommand().isEmpty()) {
 			options = options.withCommand(properties.getCommand());
 		}
 		return options;
+	}
+
+	private static Duration probation(TableflipProperties.Takeover takeover) {
+		Duration overlap = takeover.getOverlap();
+		Duration probation = takeover.getProbation();
+		if (probation == null) {
+			return (overlap != null && !overlap.isNegative()) ? overlap : Duration.ZERO;
+		}
+		if (probation.isNegative() || (overlap != null && probation.compareTo(overlap) < 0)) {
+			throw new InvalidConfigurationPropertyValueException("tableflip.takeover.probation", probation,
+					"must not be shorter than tableflip.takeover.overlap (" + overlap
+							+ "): the old process keeps its listeners at least while it accepts beside the new one");
+		}
+		return probation;
 	}
 
 	private static void requirePositive(String name, Duration value) {

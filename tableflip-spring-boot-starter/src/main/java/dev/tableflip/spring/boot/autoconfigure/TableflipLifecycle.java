@@ -1,19 +1,15 @@
 package dev.tableflip.spring.boot.autoconfigure;
 
-import java.io.IOException;
 import java.time.Duration;
 
-import dev.tableflip.spring.boot.Drain;
 import dev.tableflip.spring.boot.DrainObserver;
+import dev.tableflip.spring.boot.ProcessLife;
 import dev.tableflip.spring.boot.TableflipUpgrader;
 import dev.tableflip.spring.boot.Takeover;
-import dev.tableflip.spring.boot.Takeover.TakeoverFailedException;
-import dev.tableflip.spring.boot.UpgradeSignal;
 import org.apache.commons.logging.Log;
 import org.apache.commons.logging.LogFactory;
 
 import org.springframework.beans.factory.ObjectProvider;
-import org.springframework.boot.SpringApplication;
 import org.springframework.boot.context.event.ApplicationReadyEvent;
 import org.springframework.boot.web.server.context.WebServerGracefulShutdownLifecycle;
 import org.springframework.context.ApplicationListener;
@@ -21,10 +17,9 @@ import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.context.SmartLifecycle;
 
 /**
- * Ties the upgrader to the application's life: once the application is ready, the takeover's
- * before-ready steps and then ready; an upgrade on each signal; after a successful upgrade,
- * the after-ready steps and then the drain. A shutdown without an upgrade stops accepting
- * before the servers shut down gracefully ({@link #stop()}).
+ * Tells the process's {@link ProcessLife} what the application does: that it started (the
+ * life then runs the takeover and becomes ready, upgrades on the signal, drains after an
+ * upgrade), and that it shuts down without an upgrade ({@link #stop()}).
  */
 public class TableflipLifecycle implements ApplicationListener<ApplicationReadyEvent>, SmartLifecycle {
 
@@ -56,36 +51,11 @@ public class TableflipLifecycle implements ApplicationListener<ApplicationReadyE
 		if (event.getApplicationContext() != this.context) {
 			return;
 		}
-		// Its own thread: the before-ready steps may take seconds, and the event's other
-		// listeners should not wait for them.
-		Thread becomeReady = new Thread(this::becomeReady, "tableflip-takeover");
-		becomeReady.setDaemon(true);
-		becomeReady.start();
-	}
-
-	private void becomeReady() {
-		try {
-			this.takeover.becomeReady();
-		}
-		catch (TakeoverFailedException | IOException | RuntimeException ex) {
-			logger.error("Process " + this.upgrader.pid() + " will not serve: " + ex.getMessage()
-					+ (this.upgrader.upgrader().hasParent() ? "; the old process keeps serving" : "") + "; exiting",
-					ex);
-			System.exit(SpringApplication.exit(this.context, () -> 1));
-			return;
-		}
 		String signal = this.properties.getUpgradeSignal();
-		if (!signal.equalsIgnoreCase("none")) {
-			UpgradeSignal.install(signal.toUpperCase(), () -> this.upgrader.upgradeAsync("signal"));
-		}
-		this.upgrader.handedOver().thenRun(() -> {
-			Thread handOver = new Thread(() -> {
-				this.takeover.handOver();
-				drain().start();
-			}, "tableflip-handover");
-			handOver.setDaemon(true);
-			handOver.start();
-		});
+		this.upgrader.life()
+			.started(new ProcessLife.Application(this.context, this.takeover,
+					signal.equalsIgnoreCase("none") ? null : signal.toUpperCase(), this.properties.getDrainGrace(),
+					this.properties.getExitTimeout(), this::drained));
 	}
 
 	@Override
@@ -102,7 +72,7 @@ public class TableflipLifecycle implements ApplicationListener<ApplicationReadyE
 	@Override
 	public void stop() {
 		this.running = false;
-		if (!this.upgrader.quiesce()) {
+		if (!this.upgrader.life().stop()) {
 			return;
 		}
 		logger.info("Process " + this.upgrader.pid() + " is shutting down: it stopped accepting; graceful shutdown in "
@@ -124,11 +94,6 @@ public class TableflipLifecycle implements ApplicationListener<ApplicationReadyE
 	@Override
 	public int getPhase() {
 		return WebServerGracefulShutdownLifecycle.SMART_LIFECYCLE_PHASE + 1;
-	}
-
-	private Drain drain() {
-		return new Drain(this.upgrader, this.properties.getDrainGrace(), this.properties.getExitTimeout(),
-				this.context, this::drained);
 	}
 
 	private void drained(Duration took) {

@@ -191,12 +191,28 @@ public class TableflipProperties {
 		 */
 		private Duration overlap = Duration.ofSeconds(5);
 
+		/**
+		 * How long after the new process is ready the old one keeps its listeners and takes the
+		 * service back if the new process dies or gives up: it serves alone again, rewrites the
+		 * PID file and tells systemd, and the upgrade counts as failed. Only then does it drain.
+		 * Not shorter than the overlap; unset, as long as the overlap.
+		 */
+		private @Nullable Duration probation;
+
 		public Duration getOverlap() {
 			return this.overlap;
 		}
 
 		public void setOverlap(Duration overlap) {
 			this.overlap = overlap;
+		}
+
+		public @Nullable Duration getProbation() {
+			return this.probation;
+		}
+
+		public void setProbation(@Nullable Duration probation) {
+			this.probation = probation;
 		}
 
 	}

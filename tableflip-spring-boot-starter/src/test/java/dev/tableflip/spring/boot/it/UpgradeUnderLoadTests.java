@@ -193,7 +193,7 @@ abstract class UpgradeUnderLoadTests {
 				HttpLoad.Response status = HttpLoad.get(address, "/actuator/tableflip");
 				duringOverlap.add(HttpLoad.pidOf(status));
 				oldSaidOverlapping |= status.body().contains("\"pid\":" + old)
-						&& status.body().contains("\"state\":\"overlapping\"");
+						&& status.body().contains("\"state\":\"probation\"");
 			}
 			assertThat(duringOverlap).as("pids answering during the overlap").containsExactlyInAnyOrder(old, current);
 			assertThat(oldSaidOverlapping).as("the old process reports the overlap").isTrue();
