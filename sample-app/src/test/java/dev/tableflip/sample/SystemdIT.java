@@ -129,8 +129,11 @@ class SystemdIT {
 		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(main);
 
 		Files.move(good, jar, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-		this.systemd.systemctl("reload", SERVICE);
-		assertThat(this.systemd.mainPid(SERVICE)).as("MainPID when the blocking reload returned").isNotEqualTo(main);
+		this.systemd.systemctl("reload", SERVICE); // returns once the new process is ready: its probation starts
+		assertThat(status()).as("when the blocking reload returned").startsWith("Probation: new process");
+		long current = awaitMainPidOtherThan(main); // once the probation is over
+		this.processes.awaitGone(main, WAIT);
+		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(current);
 	}
 
 	@Test
