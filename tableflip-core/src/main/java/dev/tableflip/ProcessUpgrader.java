@@ -260,8 +260,11 @@ final class ProcessUpgrader implements Upgrader {
 		}
 		if (refusal != null) {
 			this.lineage = this.lineage.after(refusal, Instant.now());
-			if (this.mainProcess && (this.state == State.READY || this.state == State.PROBATION)) {
-				// Type=notify-reload waits for RELOADING=1 and READY=1 after its SIGHUP, even for nothing.
+			// Type=notify-reload waits for RELOADING=1 and READY=1 after its SIGHUP, even for nothing.
+			// A new process whose parent still drains is the unit's main process already (the main pid
+			// moved at the end of the probation) though it does not speak for the unit yet: answer too.
+			boolean mainForSystemd = this.mainProcess || refusal.reason() == Reason.PARENT_NOT_EXITED;
+			if (mainForSystemd && (this.state == State.READY || this.state == State.PROBATION)) {
 				this.systemd.reloading("Upgrade (" + cause + ") refused");
 				this.systemd.reloaded("Upgrade (" + cause + ") refused (" + refusal.reason() + "): "
 						+ refusal.getMessage() + "; " + serving());

@@ -36,8 +36,8 @@ public interface Upgrader {
 	 * @throws IOException if the handoff from the parent failed
 	 * @throws IllegalStateException if an upgrader is live, or the JVM lacks the option that
 	 * opens {@code java.base/sun.nio.ch} (the message says which)
-	 * @throws UnsupportedOperationException on an operating system without UNIX sockets and
-	 * descriptor passing (Windows); use {@link #stub()} there
+	 * @throws UnsupportedOperationException on any operating system but Linux (descriptor passing
+	 * and the peer check it needs); use {@link #stub()} there
 	 */
 	static Upgrader create(UpgraderOptions options) throws IOException {
 		return ProcessUpgrader.create(options);

@@ -2,7 +2,9 @@ package dev.tableflip;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
 import java.net.UnixDomainSocketAddress;
+import java.nio.channels.DatagramChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -109,6 +111,22 @@ class UpgraderTest {
 			upgrader.ready();
 			assertThat(Files.readString(pidFile, StandardCharsets.US_ASCII).trim())
 				.isEqualTo(Long.toString(ProcessHandle.current().pid()));
+		}
+		finally {
+			upgrader.stop();
+		}
+	}
+
+	@Test
+	void listenConfigSetsItsOptionsOnEverySocketTheRegistryCreates() throws IOException {
+		ListenConfig config = ListenConfig.defaults().withBacklog(7).withOption(StandardSocketOptions.SO_RCVBUF, 96 * 1024);
+		Upgrader upgrader = Upgrader.create(UpgraderOptions.defaults().withListenConfig(config));
+		try {
+			ServerSocketChannel listener = upgrader.fds().listen("tcp", "127.0.0.1:0");
+			DatagramChannel udp = upgrader.fds().listenPacket("udp", "127.0.0.1:0");
+			// Linux doubles what it is asked for, for its own bookkeeping.
+			assertThat(listener.getOption(StandardSocketOptions.SO_RCVBUF)).isGreaterThanOrEqualTo(96 * 1024);
+			assertThat(udp.getOption(StandardSocketOptions.SO_RCVBUF)).isGreaterThanOrEqualTo(96 * 1024);
 		}
 		finally {
 			upgrader.stop();

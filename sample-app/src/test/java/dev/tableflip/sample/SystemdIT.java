@@ -172,6 +172,30 @@ class SystemdIT {
 	}
 
 	@Test
+	void newProcessKilledDuringItsProbationLeavesTheMainPidServingAndTheStatusSaysSo() throws Exception {
+		Files.writeString(this.deployment.resolve("extra.properties"),
+				"sample.greeting=v1\ntableflip.takeover.probation=30s\n");
+		install("notify", "");
+		this.systemd.systemctl("start", SERVICE);
+		long main = this.systemd.mainPid(SERVICE);
+
+		this.systemd.systemctl("reload", SERVICE);
+		awaitStatus("Probation: new process");
+		long child = Long.parseLong(status().replaceAll("^Probation: new process (\\d+) .*", "$1"));
+		ApplicationProcesses.signal("KILL", child);
+
+		awaitStatus("Upgrade rolled back (PROBATION_FAILED)");
+		assertThat(status()).contains("new process " + child + " exited with code 137 (SIGKILL)")
+			.contains("process " + main + " took the service back");
+		assertThat(this.systemd.mainPid(SERVICE)).isEqualTo(main);
+		assertThat(this.systemd.show(SERVICE, "ActiveState", "NRestarts")).containsEntry("ActiveState", "active")
+			.containsEntry("NRestarts", "0");
+		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(main);
+		assertThat(HttpLoad.get(ApplicationProcesses.address(this.management), "/actuator/tableflip").body())
+			.contains("\"state\":\"ready\"", "\"outcome\":\"rolled_back\"", "\"reason\":\"PROBATION_FAILED\"");
+	}
+
+	@Test
 	void fileDescriptorStoreKeepsTheListenerThroughACrashOfTheMainProcess() throws Exception {
 		// systemd 254+ sets FDSTORE itself from FileDescriptorStoreMax=; older ones need it said.
 		install("notify", "FileDescriptorStoreMax=8\nEnvironment=FDSTORE=8\nRestart=on-failure\nRestartSec=100ms\n");

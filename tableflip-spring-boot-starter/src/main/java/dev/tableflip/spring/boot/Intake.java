@@ -63,6 +63,11 @@ public final class Intake {
 		return (inSlot < closed) ? closed - inSlot : 0;
 	}
 
+	/** The old process is gone: nobody else accepts, so this process accepts all the time from now on. */
+	void settle() {
+		this.settled = true;
+	}
+
 	/** This process drains: its servers stop accepting, and the intake must not start them again. */
 	void close() {
 		this.closed = true;

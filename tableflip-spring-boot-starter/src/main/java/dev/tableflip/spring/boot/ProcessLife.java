@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 
 import dev.tableflip.UpgradeException;
@@ -126,6 +127,22 @@ public final class ProcessLife {
 		this.upgrader = upgrader;
 		this.intake = new Intake(this.ready, upgrader.hasParent());
 		upgrader.onRollback(this::rolledBack);
+		if (upgrader.hasParent()) {
+			Thread parent = new Thread(this::awaitParentExit, "tableflip-parent-exit");
+			parent.setDaemon(true);
+			parent.start();
+		}
+	}
+
+	/** Once the old process has exited (drained, or died), nobody else accepts: the intake settles. */
+	private void awaitParentExit() {
+		try {
+			this.upgrader.waitForParent(Duration.ofDays(365));
+			this.intake.settle();
+		}
+		catch (TimeoutException | InterruptedException ex) {
+			// a year later, or the JVM ends: nothing to do
+		}
 	}
 
 	/**
@@ -196,7 +213,7 @@ public final class ProcessLife {
 
 	private void becomeReady(Application application) {
 		try {
-			application.takeover().runBeforeReady();
+			application.takeover().runBeforeReady(this::step);
 			ready();
 		}
 		catch (TakeoverFailedException | IOException | RuntimeException ex) {
@@ -245,7 +262,7 @@ public final class ProcessLife {
 			this.upgrader.waitForParent(Duration.ZERO);
 			return false;
 		}
-		catch (java.util.concurrent.TimeoutException ex) {
+		catch (TimeoutException ex) {
 			return true;
 		}
 		catch (InterruptedException ex) {
@@ -342,7 +359,7 @@ public final class ProcessLife {
 		Application application = this.application;
 		Thread handOver = new Thread(() -> {
 			if (application != null) {
-				application.takeover().runAfterReady();
+				application.takeover().runAfterReady(this::step);
 			}
 			try {
 				this.upgrader.exit().get(); // the new process passed its probation

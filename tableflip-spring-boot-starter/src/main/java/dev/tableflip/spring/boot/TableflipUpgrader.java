@@ -96,10 +96,6 @@ public class TableflipUpgrader {
 		return this.life.step();
 	}
 
-	void step(@Nullable String name) {
-		this.life.step(name);
-	}
-
 	/** Whether responses keep their connection alive: the servers ask for each response. */
 	public KeepAlive keepAlive() {
 		return this.life.keepAlive();

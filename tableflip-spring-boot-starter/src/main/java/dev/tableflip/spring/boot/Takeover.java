@@ -3,10 +3,13 @@ package dev.tableflip.spring.boot;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
+import dev.tableflip.Upgrader;
 import dev.tableflip.spring.boot.TakeoverStep.Phase;
 import org.apache.commons.logging.Log;
 import org.apache.commons.logging.LogFactory;
+import org.jspecify.annotations.Nullable;
 
 import org.springframework.core.annotation.AnnotationAwareOrderComparator;
 
@@ -19,11 +22,15 @@ public final class Takeover {
 
 	private static final Log logger = LogFactory.getLog(Takeover.class);
 
-	private final TableflipUpgrader upgrader;
+	private final Upgrader upgrader;
 
 	private final List<TakeoverStep> steps;
 
-	public Takeover(TableflipUpgrader upgrader, List<TakeoverStep> steps) {
+	/**
+	 * @param upgrader the core upgrader, told when a before-ready step fails
+	 * @param steps the steps, in any order: they are sorted by {@code @Order}
+	 */
+	public Takeover(Upgrader upgrader, List<TakeoverStep> steps) {
 		this.upgrader = upgrader;
 		List<TakeoverStep> sorted = new ArrayList<>(steps);
 		AnnotationAwareOrderComparator.sort(sorted);
@@ -39,20 +46,21 @@ public final class Takeover {
 	 * Runs the before-ready steps; the caller then tells tableflip this process is ready. If a
 	 * step fails, the old process (if any) is told why and its upgrade fails; this process
 	 * should then exit.
+	 * @param running told the name of each step as it starts, and {@code null} when it ends
 	 * @throws TakeoverFailedException if a step failed
 	 * @throws IOException if the old process could not be told
 	 */
-	public void runBeforeReady() throws TakeoverFailedException, IOException {
+	public void runBeforeReady(Consumer<@Nullable String> running) throws TakeoverFailedException, IOException {
 		for (TakeoverStep step : this.steps) {
 			if (step.phase() == Phase.BEFORE_READY) {
-				run(step);
+				run(step, running);
 			}
 		}
 	}
 
-	private void run(TakeoverStep step) throws TakeoverFailedException, IOException {
+	private void run(TakeoverStep step, Consumer<@Nullable String> running) throws TakeoverFailedException, IOException {
 		long started = System.nanoTime();
-		this.upgrader.step(step.name());
+		running.accept(step.name());
 		try {
 			step.run();
 			logger.info("Takeover step '" + step.name() + "' done in " + (System.nanoTime() - started) / 1_000_000
@@ -66,13 +74,13 @@ public final class Takeover {
 			throw fail(step, String.valueOf(ex.getMessage()), ex);
 		}
 		finally {
-			this.upgrader.step(null);
+			running.accept(null);
 		}
 	}
 
 	private TakeoverFailedException fail(TakeoverStep step, String message, Exception cause) throws IOException {
 		TakeoverFailedException failure = new TakeoverFailedException(step.name() + " failed: " + message, cause);
-		this.upgrader.upgrader().fail(failure.getMessage());
+		this.upgrader.fail(failure.getMessage());
 		return failure;
 	}
 
@@ -80,13 +88,14 @@ public final class Takeover {
 	 * Runs the after-ready steps in the old process, once the new one is ready. A failing
 	 * step is logged and skipped: the new process serves already. An interrupt (a rollback)
 	 * ends them.
+	 * @param running told the name of each step as it starts, and {@code null} when it ends
 	 */
-	public void runAfterReady() {
+	public void runAfterReady(Consumer<@Nullable String> running) {
 		for (TakeoverStep step : this.steps) {
 			if (step.phase() != Phase.AFTER_READY) {
 				continue;
 			}
-			this.upgrader.step(step.name());
+			running.accept(step.name());
 			try {
 				step.run();
 			}
@@ -98,7 +107,7 @@ public final class Takeover {
 				logger.warn("Takeover step '" + step.name() + "' failed; going on with the next one", ex);
 			}
 			finally {
-				this.upgrader.step(null);
+				running.accept(null);
 			}
 		}
 	}

@@ -61,7 +61,7 @@ public final class TableflipAutoConfiguration {
 		if (!overlap.isZero()) {
 			all.add(new Overlap(upgrader, overlap));
 		}
-		return new Takeover(upgrader, all);
+		return new Takeover(upgrader.upgrader(), all);
 	}
 
 	@Bean
