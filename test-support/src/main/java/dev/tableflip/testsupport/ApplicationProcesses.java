@@ -157,6 +157,24 @@ public final class ApplicationProcesses implements AutoCloseable {
 				+ ")\n" + output());
 	}
 
+	/**
+	 * Waits for a process this instance started itself to exit, and returns its exit status.
+	 * @throws AssertionError if it was not started here or still runs after {@code timeout}
+	 */
+	public int awaitExitStatus(long pid, Duration timeout) throws InterruptedException {
+		Process process;
+		synchronized (this.roots) {
+			process = this.roots.stream().filter((root) -> root.pid() == pid).findFirst().orElse(null);
+		}
+		if (process == null) {
+			throw new AssertionError("process " + pid + " was not started by this test");
+		}
+		if (!process.waitFor(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+			throw new AssertionError("process " + pid + " still runs after " + timeout + "\n" + output());
+		}
+		return process.exitValue();
+	}
+
 	/** Remembers a pid to kill at the end, learned elsewhere (PID file, endpoint). */
 	public void track(long pid) {
 		this.pids.add(pid);

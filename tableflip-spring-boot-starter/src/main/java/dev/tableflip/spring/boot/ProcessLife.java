@@ -251,7 +251,8 @@ public final class ProcessLife {
 				System.exit(1);
 			}
 		}, "tableflip-exit");
-		exit.start(); // not a daemon: the JVM waits for it
+		exit.setDaemon(false); // the JVM waits for it (a thread inherits its creator's daemon flag)
+		exit.start();
 	}
 
 	boolean parentAlive() {
@@ -411,7 +412,9 @@ public final class ProcessLife {
 		Thread deadline = new Thread(() -> enforceDeadline(application.exitTimeout()), "tableflip-exit-deadline");
 		deadline.setDaemon(true);
 		deadline.start();
-		new Thread(() -> drain(application), "tableflip-drain").start(); // not a daemon: the JVM waits for it
+		Thread drain = new Thread(() -> drain(application), "tableflip-drain");
+		drain.setDaemon(false); // the JVM waits for it (a thread inherits its creator's daemon flag)
+		drain.start();
 	}
 
 	/**

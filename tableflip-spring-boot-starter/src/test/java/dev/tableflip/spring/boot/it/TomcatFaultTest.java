@@ -134,6 +134,21 @@ class TomcatFaultTest {
 		upgradeUnderLoadLosesNothing(child);
 	}
 
+	@Test
+	void processWhoseTakeoverFailsExitsWithStatusOneAndSaysWhy() throws Exception {
+		List<String> arguments = new ArrayList<>(List.of("--spring.main.web-application-type=servlet",
+				"--server.port=" + this.port, "--tableflip.warmup.requests[0].path=/no-such-path",
+				"--tableflip.warmup.count=5"));
+		long pid = this.processes.startBeside(
+				ApplicationProcesses.command(UpgradableApplication.class, List.of(), arguments), this.directory);
+
+		// The context closes on a thread of tableflip's; a JVM whose last other thread ends exits 0.
+		assertThat(this.processes.awaitExitStatus(pid, WAIT)).as(this.processes.output()).isEqualTo(1);
+		assertThat(this.processes.output()).contains("Process " + pid + " will not serve: warm-up failed")
+			.contains("exiting with status 1")
+			.doesNotContain("the old process keeps serving");
+	}
+
 	/** One more upgrade of {@code current}, which must serve alone now, under a new load: nothing fails. */
 	private void upgradeUnderLoadLosesNothing(long current) throws Exception {
 		InetSocketAddress address = ApplicationProcesses.address(this.port);
