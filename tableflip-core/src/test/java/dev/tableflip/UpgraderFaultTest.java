@@ -54,8 +54,8 @@ class UpgraderFaultTest {
 	@Test
 	void newProcessKilledDuringProbationHandsTheServiceBackAtOnce() throws Exception {
 		Path pidFile = this.directory.resolve("service.pid");
-		for (long killAfterMillis : new long[] { 0, 300, 1500 }) {
-			Event old = this.services.start("tcp=127.0.0.1:" + this.port, "probation-ms=4000",
+		for (long killAfterMillis : new long[] { 0, 1500 }) {
+			Event old = this.services.start("tcp=127.0.0.1:" + this.port, "probation-ms=3000",
 					"pidfile=" + pidFile);
 			assertThat(this.services.control(old, "upgrade")).isEqualTo("OK");
 			Event ready = this.services.awaitOther("READY", old.pid(), WAIT);

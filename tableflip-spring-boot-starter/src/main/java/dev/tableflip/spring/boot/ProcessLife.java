@@ -160,6 +160,7 @@ public final class ProcessLife {
 		return false;
 	}
 
+	/** Where this process is in its life now. */
 	public synchronized State state() {
 		return this.state;
 	}

@@ -87,6 +87,7 @@ public class TableflipUpgrader {
 		return this.upgrader.fds();
 	}
 
+	/** Where this process is in its life ({@link ProcessLife}'s state). */
 	public ProcessLife.State state() {
 		return this.life.state();
 	}
