@@ -198,17 +198,22 @@ class UpgraderFaultTest {
 		assertThat(askPid()).isEqualTo(third.pid());
 	}
 
-	/** The new process an upgrade of {@code parent} started: its only child. */
+	/**
+	 * The new process an upgrade of {@code parent} started, its only child, once it runs java:
+	 * the JDK starts it through a helper that execs java only after the parent told it what to
+	 * run, so a parent killed before then leaves no new process at all.
+	 */
 	private static long awaitChild(long parent) throws InterruptedException {
 		long deadline = System.nanoTime() + WAIT.toNanos();
 		while (System.nanoTime() < deadline) {
 			var child = ProcessHandle.of(parent).flatMap((handle) -> handle.children().findFirst());
-			if (child.isPresent()) {
+			if (child.isPresent() && child.get().info().command().map((command) -> command.endsWith("/java"))
+				.orElse(false)) {
 				return child.get().pid();
 			}
 			Thread.sleep(1);
 		}
-		throw new AssertionError("process " + parent + " started no new process");
+		throw new AssertionError("process " + parent + " started no new java process");
 	}
 
 	private String control(Event service, String command) {

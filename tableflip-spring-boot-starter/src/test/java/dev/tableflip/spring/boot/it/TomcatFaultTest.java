@@ -184,12 +184,14 @@ class TomcatFaultTest {
 		}
 	}
 
-	/** The new process an upgrade of {@code parent} started: its only child. */
+	/** The new process an upgrade of {@code parent} started, its only child, once it runs java. */
 	private long awaitChild(long parent) throws InterruptedException {
 		long deadline = System.nanoTime() + WAIT.toNanos();
 		while (System.nanoTime() < deadline) {
 			Optional<ProcessHandle> child = ProcessHandle.of(parent).flatMap((handle) -> handle.children().findFirst());
-			if (child.isPresent()) {
+			// The JDK starts it through a helper that execs java once the parent told it what to run.
+			if (child.isPresent() && child.get().info().command().map((command) -> command.endsWith("/java"))
+				.orElse(false)) {
 				this.processes.track(child.get().pid());
 				return child.get().pid();
 			}
