@@ -8,18 +8,18 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 
 import dev.tableflip.testsupport.ApplicationProcesses;
 import dev.tableflip.testsupport.HttpLoad;
 import dev.tableflip.testsupport.HttpLoad.Response;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -27,14 +27,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * The packaged sample, run as {@code java -jar} from a deployment directory of its own, and
  * upgraded the ways an operator would: signals, the endpoint, a changed configuration file, a
- * jar replaced on disk.
+ * jar replaced on disk. The tests are the events of one deployment's life, in order, under one
+ * load of keep-alive and fresh connections that loses nothing (a process start costs seconds:
+ * one life keeps the suite within CI's time).
  */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class SampleUpgradeIT {
 
 	private static final Duration WAIT = Duration.ofSeconds(90);
 
-	@TempDir
-	Path deployment;
+	private Path deployment;
 
 	private ApplicationProcesses processes;
 
@@ -46,8 +49,14 @@ class SampleUpgradeIT {
 
 	private int management;
 
-	@BeforeEach
-	void deploy() throws IOException {
+	private HttpLoad load;
+
+	/** The process that serves now. */
+	private long current;
+
+	@BeforeAll
+	void deployAndStartUnderLoad(@TempDir Path deployment) throws Exception {
+		this.deployment = deployment;
 		this.processes = new ApplicationProcesses(this.deployment);
 		this.jar = this.deployment.resolve("app.jar");
 		Files.copy(Path.of(System.getProperty("sample.jar")), this.jar);
@@ -55,88 +64,58 @@ class SampleUpgradeIT {
 		Files.writeString(this.config, "sample.greeting=v1\n");
 		this.port = ApplicationProcesses.freePort();
 		this.management = ApplicationProcesses.freePort();
-	}
-
-	@AfterEach
-	void killEveryProcess() {
-		this.processes.close();
-	}
-
-	private long start(String... arguments) throws IOException {
-		List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+		List<String> command = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
 				"-XX:TieredStopAtLevel=1", "-jar", "app.jar", "--server.port=" + this.port,
 				"--management.server.port=" + this.management, "--tableflip.pid-file=app.pid",
-				"--spring.config.additional-location=file:extra.properties"));
-		command.addAll(List.of(arguments));
-		return this.processes.start(this.port, command, this.deployment);
-	}
-
-	@Test
-	void severalUpgradesUnderLoadLoseNothingAndPickUpTheNewConfiguration() throws Exception {
-		long current = start();
-		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 4, 2)) {
-			Thread.sleep(1000);
-			for (int upgrade = 1; upgrade <= 3; upgrade++) {
-				if (upgrade == 2) {
-					Files.writeString(this.config, "sample.greeting=v2\n");
-				}
-				current = upgradeBySignal(current);
-				Thread.sleep(1000);
-			}
-			load.close();
-			System.out.println("sample, 3 upgrades under load: " + load.summary());
-			assertThat(load.failed()).as(load.summary() + "\n" + this.processes.output()).isZero();
-			assertThat(load.pids()).hasSize(4);
-		}
-		assertThat(get("/").body()).contains("\"greeting\":\"v2\"").contains("\"generation\":4");
-	}
-
-	@Test
-	void slowRequestsInFlightOnTheOldProcessComplete() throws Exception {
-		long old = start();
-		List<CompletableFuture<Response>> slow = new ArrayList<>();
-		ExecutorService clients = Executors.newFixedThreadPool(4);
-		for (int i = 0; i < 4; i++) {
-			slow.add(CompletableFuture.supplyAsync(() -> {
-				try {
-					return get("/slow?ms=4000");
-				}
-				catch (IOException ex) {
-					throw new IllegalStateException(ex);
-				}
-			}, clients));
-		}
+				"--tableflip.takeover.overlap=2s", "--spring.config.additional-location=file:extra.properties");
+		this.current = this.processes.start(this.port, command, this.deployment);
+		this.load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 4, 2);
 		Thread.sleep(500);
-		upgradeBySignal(old);
-		for (CompletableFuture<Response> request : slow) {
-			Response response = request.get();
-			assertThat(response.status()).isEqualTo(200);
-			assertThat(HttpLoad.pidOf(response)).isEqualTo(old);
+	}
+
+	@AfterAll
+	void stopEverything() throws InterruptedException {
+		try {
+			if (this.load != null) {
+				this.load.close();
+				System.out.println("sample, one deployment's life under load: " + this.load.summary());
+			}
 		}
-		clients.shutdown();
+		finally {
+			this.processes.close();
+		}
 	}
 
 	@Test
-	void idleKeepAliveConnectionToTheOldProcessEndsCleanlyWhenItExits() throws Exception {
-		long old = start();
+	@Order(1)
+	void fiveSignalsInQuickSuccessionUpgradeOnceAndAnIdleConnectionToTheOldProcessEndsCleanly() throws Exception {
+		long old = this.current;
 		try (Socket idle = new Socket(ApplicationProcesses.address(this.port).getAddress(), this.port)) {
 			idle.setSoTimeout(30_000);
 			idle.getOutputStream()
 				.write("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
 			InputStream in = idle.getInputStream();
-			String first = readResponse(in);
-			assertThat(first).contains("\"pid\":" + old);
+			assertThat(readResponse(in)).contains("\"pid\":" + old);
 
-			upgradeBySignal(old);
+			for (int i = 0; i < 5; i++) {
+				ApplicationProcesses.signal("HUP", old);
+			}
+			awaitNewProcessServingAlone();
 
 			assertThat(in.read()).as("end of stream: closed by the old process, with no copy left in the new one")
 				.isEqualTo(-1);
 		}
+		Thread.sleep(1000);
+		assertThat(status().body()).contains("\"pid\":" + this.current)
+			.contains("\"parentPid\":" + old)
+			.contains("\"generation\":2")
+			.contains("\"upgrades\":[]");
 	}
 
 	@Test
-	void brokenJarFailsTheUpgradeAndARepairedJarUpgrades() throws Exception {
-		long old = start();
+	@Order(2)
+	void brokenJarFailsTheUpgradeAndARepairedJarWithANewConfigurationUpgrades() throws Exception {
+		long failedBefore = this.load.failed();
 		Path good = this.deployment.resolve("good.jar");
 		Files.copy(this.jar, good);
 		replaceAtomically(this.jar, "this is not a jar".getBytes(StandardCharsets.US_ASCII));
@@ -145,20 +124,39 @@ class SampleUpgradeIT {
 
 		assertThat(failed.status()).as(failed.toString()).isEqualTo(503);
 		assertThat(failed.body()).contains("\"reason\":\"CHILD_EXITED\"").contains("\"exitCode\":1");
-		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(old);
+		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(this.current);
 
 		Files.move(good, this.jar, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+		Files.writeString(this.config, "sample.greeting=v2\n");
 		Response upgraded = upgradeByEndpoint();
 
 		assertThat(upgraded.status()).as(upgraded + "\n" + this.processes.output()).isEqualTo(200);
-		this.processes.awaitGone(old, WAIT);
-		assertThat(HttpLoad.pidOf(get("/"))).isNotEqualTo(old);
+		this.processes.track(Long.parseLong(upgraded.body().replaceAll(".*\"childPid\":(\\d+).*", "$1")));
+		awaitNewProcessServingAlone();
+		assertThat(get("/").body()).contains("\"greeting\":\"v2\"").contains("\"generation\":3");
+		assertThat(this.load.failed() - failedBefore).as(this.load.summary() + "\n" + this.processes.output()).isZero();
 	}
 
 	@Test
+	@Order(3)
+	void upgradeBySignalAndNothingFailedOverTheWholeLife() throws Exception {
+		// The next version has a short upgrade timeout: the next test needs one.
+		Files.writeString(this.config, "sample.greeting=v2\ntableflip.upgrade-timeout=6s\n");
+		ApplicationProcesses.signal("HUP", this.current);
+		awaitNewProcessServingAlone();
+
+		assertThat(get("/").body()).contains("\"generation\":4");
+		assertThat(this.load.failed()).as(this.load.summary() + "\n" + this.processes.output()).isZero();
+		assertThat(this.load.keepAliveOk()).as(this.load.summary()).isGreaterThan(200);
+		assertThat(this.load.freshOk()).as(this.load.summary()).isGreaterThan(100);
+		assertThat(this.load.pids()).as(this.load.summary()).hasSize(4);
+	}
+
+	@Test
+	@Order(4)
 	void newVersionThatHangsIsKilledAfterTheUpgradeTimeout() throws Exception {
-		long old = start("--tableflip.upgrade-timeout=6s");
-		Files.writeString(this.config, "sample.startup-delay=10m\n");
+		long failedBefore = this.load.failed();
+		Files.writeString(this.config, "sample.greeting=v2\nsample.startup-delay=10m\n");
 
 		Response failed = upgradeByEndpoint();
 
@@ -167,36 +165,24 @@ class SampleUpgradeIT {
 		long child = Long.parseLong(failed.body().replaceAll(".*\"childPid\":(\\d+).*", "$1"));
 		this.processes.track(child);
 		assertThat(ApplicationProcesses.alive(child)).as("the hanging process was killed").isFalse();
-		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(old);
+		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(this.current);
+		assertThat(this.load.failed() - failedBefore).as(this.load.summary()).isZero();
 	}
 
-	@Test
-	void fiveSignalsInQuickSuccessionUpgradeOnce() throws Exception {
-		long old = start();
-		for (int i = 0; i < 5; i++) {
-			ApplicationProcesses.signal("HUP", old);
-		}
-		long next = this.processes.awaitServedBy(this.port, (pid) -> pid != old, WAIT);
+	/** Waits until a new process serves, the old one is gone and the PID file names the new one. */
+	private void awaitNewProcessServingAlone() throws Exception {
+		long old = this.current;
+		this.current = this.processes.awaitServedBy(this.port, (pid) -> pid != old, WAIT);
 		this.processes.awaitGone(old, WAIT);
-		Thread.sleep(2000);
-
-		Response status = HttpLoad.get(ApplicationProcesses.address(this.management), "/actuator/tableflip");
-		assertThat(status.body()).contains("\"pid\":" + next)
-			.contains("\"parentPid\":" + old)
-			.contains("\"generation\":2")
-			.contains("\"upgrades\":[]");
-	}
-
-	private long upgradeBySignal(long old) throws Exception {
-		ApplicationProcesses.signal("HUP", old);
-		long next = this.processes.awaitServedBy(this.port, (pid) -> pid != old, WAIT);
-		this.processes.awaitGone(old, WAIT);
-		assertThat(Files.readString(this.deployment.resolve("app.pid")).trim()).isEqualTo(Long.toString(next));
-		return next;
+		assertThat(Files.readString(this.deployment.resolve("app.pid")).trim()).isEqualTo(Long.toString(this.current));
 	}
 
 	private Response upgradeByEndpoint() throws IOException {
 		return HttpLoad.request(ApplicationProcesses.address(this.management), "POST", "/actuator/tableflip/upgrade");
+	}
+
+	private Response status() throws IOException {
+		return HttpLoad.get(ApplicationProcesses.address(this.management), "/actuator/tableflip");
 	}
 
 	private Response get(String path) throws IOException {

@@ -69,14 +69,27 @@ class SystemdIT {
 		}
 	}
 
+	/**
+	 * The unit as the sample ships it ({@code ExecReload=kill -HUP}, an fd store, restart on
+	 * failure): reloads under load, a new process killed in its probation, a crash of the main
+	 * process. One service's life: every start of it costs seconds.
+	 */
 	@Test
-	void reloadUpgradesUnderLoadAndTheMainPidFollowsTheNewProcess() throws Exception {
-		install("notify", "");
+	void notifyUnitWithAnFdStoreReloadsRollsBackAndSurvivesACrash() throws Exception {
+		// systemd 254+ sets FDSTORE itself from FileDescriptorStoreMax=; older ones need it said.
+		install("notify", "FileDescriptorStoreMax=8\nEnvironment=FDSTORE=8\nRestart=on-failure\nRestartSec=100ms\n");
 		this.systemd.systemctl("start", SERVICE); // returns once the service said READY=1
-		long current = this.systemd.mainPid(SERVICE);
-		assertThat(HttpLoad.pidOf(get("/"))).as("the main pid serves").isEqualTo(current);
+		long main = this.systemd.mainPid(SERVICE);
+		assertThat(HttpLoad.pidOf(get("/"))).as("the main pid serves").isEqualTo(main);
 		assertThat(status()).contains("Serving: generation 1");
 
+		main = reloadsUnderLoadMoveTheMainPid(main);
+		newProcessKilledInItsProbationLeavesTheMainPidServing(main);
+		fileDescriptorStoreKeepsTheListenerThroughACrashOfTheMainProcess(main);
+	}
+
+	private long reloadsUnderLoadMoveTheMainPid(long main) throws Exception {
+		long current = main;
 		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 4, 2)) {
 			Thread.sleep(1000);
 			for (int reload = 1; reload <= 2; reload++) {
@@ -100,19 +113,99 @@ class SystemdIT {
 			assertThat(load.pids()).hasSize(3);
 		}
 		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(current);
+		return current;
 	}
 
+	private void newProcessKilledInItsProbationLeavesTheMainPidServing(long main) throws Exception {
+		// The next version has a long probation: long enough to kill it in the middle of it.
+		Files.writeString(this.deployment.resolve("extra.properties"),
+				"sample.greeting=v1\ntableflip.takeover.probation=30s\n");
+		this.systemd.systemctl("reload", SERVICE);
+		awaitStatus("Probation: new process");
+		long child = Long.parseLong(status().replaceAll("^Probation: new process (\\d+) .*", "$1"));
+		this.processes.track(child);
+		ApplicationProcesses.signal("KILL", child);
+
+		awaitStatus("Upgrade rolled back (PROBATION_FAILED)");
+		assertThat(status()).contains("new process " + child + " exited with code 137 (SIGKILL)")
+			.contains("process " + main + " took the service back");
+		assertThat(this.systemd.mainPid(SERVICE)).isEqualTo(main);
+		assertThat(this.systemd.show(SERVICE, "ActiveState", "NRestarts")).containsEntry("ActiveState", "active")
+			.containsEntry("NRestarts", "0");
+		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(main);
+		assertThat(HttpLoad.get(ApplicationProcesses.address(this.management), "/actuator/tableflip").body())
+			.contains("\"state\":\"ready\"", "\"outcome\":\"rolled_back\"", "\"reason\":\"PROBATION_FAILED\"");
+		Files.writeString(this.deployment.resolve("extra.properties"), "sample.greeting=v1\n");
+	}
+
+	private void fileDescriptorStoreKeepsTheListenerThroughACrashOfTheMainProcess(long main) throws Exception {
+		// The listener in the store came from generation 1 and survived two upgrades.
+		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 0, 4)) {
+			Thread.sleep(1000);
+			ApplicationProcesses.signal("KILL", main);
+			long restarted = awaitMainPidOtherThan(main);
+			awaitStatus("Serving: generation 1");
+			Thread.sleep(1000);
+			load.close();
+			System.out.println("systemd fd store, kill -9 of the main process under load: " + load.summary());
+			assertThat(load.refused()).as("connections refused while no process ran: " + load.summary() + "\n"
+					+ output()).isZero();
+			assertThat(load.failed()).as("at most the requests in flight on the killed process: " + load.summary())
+				.isLessThanOrEqualTo(4);
+			assertThat(load.pids()).contains(restarted);
+		}
+		assertThat(output()).as("the restarted process took the stored sockets")
+			.contains("socket(s) from systemd socket activation");
+		assertThat(this.systemd.show(SERVICE, "NRestarts").get("NRestarts")).isEqualTo("1");
+	}
+
+	/**
+	 * A {@code .socket} unit holds the listener, and {@code ExecReload=curl … /upgrade} makes
+	 * {@code systemctl reload} wait for the upgrade and fail with it: a full restart refuses
+	 * nothing, a reload to a broken jar fails and says why, a reload to the repaired jar upgrades.
+	 */
 	@Test
-	void blockingReloadToABrokenJarFailsAndKeepsTheMainPidServingAndSaysWhyInTheStatus() throws Exception {
+	void socketActivatedServiceWithABlockingReloadRefusesNothingAndFailsAReloadToABrokenJar() throws Exception {
 		assumeTrue(Files.isExecutable(Path.of("/usr/bin/curl")), "needs curl for ExecReload (apt-get install curl)");
-		install("notify", "");
+		this.systemd.install("sample.socket", """
+				[Socket]
+				ListenStream=127.0.0.1:%d
+				FileDescriptorName=http
+				Service=%s
+				""".formatted(this.port, SERVICE));
+		install("notify", "Sockets=sample.socket\n");
 		// The endpoint answers once the upgrade is over, and curl -f fails on its 503: systemctl reload
 		// waits for the upgrade and fails with it.
 		this.systemd.install(SERVICE, Files.readString(this.systemd.unit(SERVICE))
 			.replace("ExecReload=/bin/kill -HUP $MAINPID",
 					"ExecReload=/usr/bin/curl -fsS -X POST http://127.0.0.1:" + this.management + "/actuator/tableflip/upgrade"));
+		this.systemd.systemctl("start", "sample.socket");
 		this.systemd.systemctl("start", SERVICE);
-		long main = this.systemd.mainPid(SERVICE);
+		long first = this.systemd.mainPid(SERVICE);
+		String tableflip = HttpLoad.get(ApplicationProcesses.address(this.management), "/actuator/tableflip").body();
+		assertThat(tableflip).as("the server took systemd's socket").contains("listener tcp 127.0.0.1:" + this.port);
+		assertThat(output()).contains("Took 1 socket(s) from systemd socket activation");
+
+		// Fresh connections only: a full stop closes idle keep-alive connections, which clients must redo.
+		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 0, 4)) {
+			Thread.sleep(1000);
+			this.systemd.systemctl("restart", SERVICE); // stop: nothing accepts; start: the queue is served
+			long second = this.systemd.mainPid(SERVICE);
+			assertThat(second).as(output()).isNotEqualTo(first);
+			assertThat(ApplicationProcesses.alive(first)).isFalse();
+			Thread.sleep(1000);
+
+			long third = blockingReloadToABrokenJarFailsThenTheRepairedJarUpgrades(second);
+
+			Thread.sleep(1000);
+			load.close();
+			System.out.println("systemd socket activation, restart and reloads under load: " + load.summary());
+			assertThat(load.failed()).as(load.summary() + "\n" + output()).isZero();
+			assertThat(load.pids()).containsExactlyInAnyOrder(first, second, third);
+		}
+	}
+
+	private long blockingReloadToABrokenJarFailsThenTheRepairedJarUpgrades(long main) throws Exception {
 		Path jar = this.deployment.resolve("app.jar");
 		Path good = this.deployment.resolve("good.jar");
 		Files.copy(jar, good);
@@ -134,93 +227,7 @@ class SystemdIT {
 		long current = awaitMainPidOtherThan(main); // once the probation is over
 		this.processes.awaitGone(main, WAIT);
 		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(current);
-	}
-
-	@Test
-	void socketActivatedServiceRefusesNothingAcrossAFullRestartAndAReload() throws Exception {
-		this.systemd.install("sample.socket", """
-				[Socket]
-				ListenStream=127.0.0.1:%d
-				FileDescriptorName=http
-				Service=%s
-				""".formatted(this.port, SERVICE));
-		install("notify", "Sockets=sample.socket\n");
-		this.systemd.systemctl("start", "sample.socket");
-		this.systemd.systemctl("start", SERVICE);
-		long first = this.systemd.mainPid(SERVICE);
-		String tableflip = HttpLoad.get(ApplicationProcesses.address(this.management), "/actuator/tableflip").body();
-		assertThat(tableflip).as("the server took systemd's socket").contains("listener tcp 127.0.0.1:" + this.port);
-		assertThat(output()).contains("Took 1 socket(s) from systemd socket activation");
-
-		// Fresh connections only: a full stop closes idle keep-alive connections, which clients must redo.
-		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 0, 4)) {
-			Thread.sleep(1000);
-			this.systemd.systemctl("restart", SERVICE); // stop: nothing accepts; start: the queue is served
-			long second = this.systemd.mainPid(SERVICE);
-			assertThat(second).as(output()).isNotEqualTo(first);
-			assertThat(ApplicationProcesses.alive(first)).isFalse();
-			Thread.sleep(1000);
-			this.systemd.systemctl("reload", SERVICE);
-			long third = awaitMainPidOtherThan(second);
-			this.processes.awaitGone(second, WAIT);
-			Thread.sleep(1000);
-			load.close();
-			System.out.println("systemd socket activation, restart and reload under load: " + load.summary());
-			assertThat(load.failed()).as(load.summary() + "\n" + output()).isZero();
-			assertThat(load.pids()).containsExactlyInAnyOrder(first, second, third);
-		}
-	}
-
-	@Test
-	void newProcessKilledDuringItsProbationLeavesTheMainPidServingAndTheStatusSaysSo() throws Exception {
-		Files.writeString(this.deployment.resolve("extra.properties"),
-				"sample.greeting=v1\ntableflip.takeover.probation=30s\n");
-		install("notify", "");
-		this.systemd.systemctl("start", SERVICE);
-		long main = this.systemd.mainPid(SERVICE);
-
-		this.systemd.systemctl("reload", SERVICE);
-		awaitStatus("Probation: new process");
-		long child = Long.parseLong(status().replaceAll("^Probation: new process (\\d+) .*", "$1"));
-		ApplicationProcesses.signal("KILL", child);
-
-		awaitStatus("Upgrade rolled back (PROBATION_FAILED)");
-		assertThat(status()).contains("new process " + child + " exited with code 137 (SIGKILL)")
-			.contains("process " + main + " took the service back");
-		assertThat(this.systemd.mainPid(SERVICE)).isEqualTo(main);
-		assertThat(this.systemd.show(SERVICE, "ActiveState", "NRestarts")).containsEntry("ActiveState", "active")
-			.containsEntry("NRestarts", "0");
-		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(main);
-		assertThat(HttpLoad.get(ApplicationProcesses.address(this.management), "/actuator/tableflip").body())
-			.contains("\"state\":\"ready\"", "\"outcome\":\"rolled_back\"", "\"reason\":\"PROBATION_FAILED\"");
-	}
-
-	@Test
-	void fileDescriptorStoreKeepsTheListenerThroughACrashOfTheMainProcess() throws Exception {
-		// systemd 254+ sets FDSTORE itself from FileDescriptorStoreMax=; older ones need it said.
-		install("notify", "FileDescriptorStoreMax=8\nEnvironment=FDSTORE=8\nRestart=on-failure\nRestartSec=100ms\n");
-		this.systemd.systemctl("start", SERVICE);
-		this.systemd.systemctl("reload", SERVICE); // the stored socket survives upgrades too
-		long first = awaitMainPidOtherThan(this.systemd.mainPid(SERVICE));
-		awaitStatus("Serving: generation 2");
-
-		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 0, 4)) {
-			Thread.sleep(1000);
-			ApplicationProcesses.signal("KILL", first);
-			long second = awaitMainPidOtherThan(first);
-			awaitStatus("Serving: generation 1");
-			Thread.sleep(1000);
-			load.close();
-			System.out.println("systemd fd store, kill -9 of the main process under load: " + load.summary());
-			assertThat(load.refused()).as("connections refused while no process ran: " + load.summary() + "\n"
-					+ output()).isZero();
-			assertThat(load.failed()).as("at most the requests in flight on the killed process: " + load.summary())
-				.isLessThanOrEqualTo(4);
-			assertThat(load.pids()).contains(second);
-		}
-		assertThat(output()).as("the restarted process took the stored sockets")
-			.contains("socket(s) from systemd socket activation");
-		assertThat(this.systemd.show(SERVICE, "NRestarts").get("NRestarts")).isEqualTo("1");
+		return current;
 	}
 
 	@Test

@@ -309,11 +309,14 @@ public final class ProcessLife {
 				}
 			}
 			else {
-				if (spawned) {
-					move(State.READY, State.UPGRADING);
-				}
 				record = failed(startedAt, trigger, duration, unwrap(failure));
-				remember(record);
+				synchronized (this) { // ready again and the failure in the history: one step
+					if (spawned) {
+						move(State.READY, State.UPGRADING);
+					}
+					addToHistory(record);
+				}
+				notifyUpgradeListeners(record);
 			}
 			return record;
 		});
@@ -344,12 +347,18 @@ public final class ProcessLife {
 	}
 
 	private void remember(UpgradeRecord record) {
-		synchronized (this) {
-			this.history.addLast(record);
-			while (this.history.size() > HISTORY_SIZE) {
-				this.history.removeFirst();
-			}
+		addToHistory(record);
+		notifyUpgradeListeners(record);
+	}
+
+	private synchronized void addToHistory(UpgradeRecord record) {
+		this.history.addLast(record);
+		while (this.history.size() > HISTORY_SIZE) {
+			this.history.removeFirst();
 		}
+	}
+
+	private void notifyUpgradeListeners(UpgradeRecord record) {
 		for (Consumer<UpgradeRecord> listener : this.upgradeListeners) {
 			listener.accept(record);
 		}
@@ -384,8 +393,16 @@ public final class ProcessLife {
 	 * again. Keep-alive is kept from now on, and the hand-over stops.
 	 */
 	private void rolledBack(UpgradeException lost) {
-		if (!move(State.READY, State.PROBATION)) {
-			return;
+		Long childPid = lost.childPid().isPresent() ? lost.childPid().getAsLong() : null;
+		Integer exitCode = lost.exitCode().isPresent() ? lost.exitCode().getAsInt() : null;
+		UpgradeRecord record = new UpgradeRecord(Instant.now(), "probation", Outcome.ROLLED_BACK, lost.reason(),
+				lost.getMessage(), childPid, exitCode, Duration.ZERO);
+		synchronized (this) {
+			// One step: whoever sees this process ready again sees the rollback in its history.
+			if (!move(State.READY, State.PROBATION)) {
+				return;
+			}
+			addToHistory(record);
 		}
 		Thread handOver = this.handOver;
 		if (handOver != null) {
@@ -394,10 +411,7 @@ public final class ProcessLife {
 		this.keepAlive.keep();
 		logger.warn("Upgrade rolled back (" + lost.reason() + "): " + lost.getMessage() + "; process " + pid()
 				+ " serves alone again and can be upgraded");
-		Long childPid = lost.childPid().isPresent() ? lost.childPid().getAsLong() : null;
-		Integer exitCode = lost.exitCode().isPresent() ? lost.exitCode().getAsInt() : null;
-		remember(new UpgradeRecord(Instant.now(), "probation", Outcome.ROLLED_BACK, lost.reason(), lost.getMessage(),
-				childPid, exitCode, Duration.ZERO));
+		notifyUpgradeListeners(record);
 	}
 
 	// ---- DRAINING: stop accepting, grace, graceful shutdown, exit

@@ -6,14 +6,14 @@ import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
- * Upgrades of a reactive application on Reactor Netty. The failures of a new version that are
- * decided before or apart from its server (a failed refresh, a failing warm-up's or health
- * gate's verdict) run on Tomcat only: the server plays no part in them, and the suite must fit
- * in CI's time.
+ * The life of a reactive application on Reactor Netty (epoll). The failures of a new version
+ * that are decided before or apart from its server (a failed refresh, a failing warm-up's or
+ * health gate's verdict) run on Tomcat only: the server plays no part in them, and the suite must
+ * fit in CI's time.
  */
 class ReactorNettyUpgradeTest extends UpgradeUnderLoadTests {
 
-	private static final String SERVER_INDEPENDENT = "decided apart from the server: TomcatUpgradeTest runs it";
+	static final String SERVER_INDEPENDENT = "decided apart from the server: TomcatUpgradeTest runs it";
 
 	@Override
 	List<String> serverArguments() {

@@ -16,6 +16,7 @@ import org.springframework.boot.ApplicationArguments;
 import org.springframework.boot.ApplicationRunner;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthIndicator;
 import org.springframework.context.annotation.Bean;
@@ -27,11 +28,11 @@ import org.springframework.web.bind.annotation.RestController;
 /**
  * The application the integration tests start as a real process: servlet (Tomcat) by
  * default, reactive (Reactor Netty) with {@code --spring.main.web-application-type=reactive}.
- * {@code -Dit.fail-if-child=true} makes a process started by an upgrade fail during refresh,
- * {@code -Dit.fail-after-start-if-child=true} after its web server started,
- * {@code -Dit.fail-warmup-if-child=true} answers 500 on {@code /warm} in such a process.
- * {@code /warm} counts its requests; {@code --it.record-dir=DIR} makes each process write
- * that count to {@code DIR/warm-<pid>} when it shuts down.
+ * {@code it.fault} makes a version fail: {@code refresh} during its refresh, {@code after-start}
+ * two seconds after its web server started, {@code warm-up} answers 500 on {@code /warm},
+ * {@code unhealthy} makes its health contributor {@code it} DOWN. {@code /warm} counts its
+ * requests; {@code it.record-dir=DIR} makes each process write that count to
+ * {@code DIR/warm-<pid>} when it shuts down.
  */
 @SpringBootApplication
 @RestController
@@ -52,11 +53,13 @@ public class UpgradableApplication {
 	@Value("${it.record-dir:}")
 	private String recordDirectory;
 
+	@Value("${it.fault:}")
+	private String fault;
+
 	@GetMapping("/warm")
 	ResponseEntity<Map<String, Object>> warm() {
 		this.warmHits.incrementAndGet();
-		boolean fail = Boolean.getBoolean("it.fail-warmup-if-child") && System.getenv("TABLEFLIP_HANDOFF_SOCKET") != null;
-		return ResponseEntity.status(fail ? 500 : 200).body(Map.of("pid", this.pid));
+		return ResponseEntity.status(this.fault.equals("warm-up") ? 500 : 200).body(Map.of("pid", this.pid));
 	}
 
 	@GetMapping("/warm-hits")
@@ -71,11 +74,23 @@ public class UpgradableApplication {
 		}
 	}
 
-	/** Health contributor "it": DOWN in a process started by an upgrade with {@code -Dit.unhealthy-if-child=true}. */
+	/** Health contributor "it": DOWN in a version with {@code it.fault=unhealthy}. */
 	@Bean
 	HealthIndicator itHealthIndicator() {
-		boolean down = Boolean.getBoolean("it.unhealthy-if-child") && System.getenv("TABLEFLIP_HANDOFF_SOCKET") != null;
-		return () -> down ? Health.down().withDetail("why", "it.unhealthy-if-child").build() : Health.up().build();
+		boolean down = this.fault.equals("unhealthy");
+		return () -> down ? Health.down().withDetail("why", "it.fault=unhealthy").build() : Health.up().build();
+	}
+
+	@Bean
+	@ConditionalOnProperty(name = "it.fault", havingValue = "refresh")
+	Broken broken() {
+		return new Broken();
+	}
+
+	@Bean
+	@ConditionalOnProperty(name = "it.fault", havingValue = "after-start")
+	BrokenAfterStart brokenAfterStart() {
+		return new BrokenAfterStart();
 	}
 
 	@GetMapping("/slow")
@@ -84,15 +99,6 @@ public class UpgradableApplication {
 	}
 
 	public static void main(String[] args) {
-		boolean child = System.getenv("TABLEFLIP_HANDOFF_SOCKET") != null;
-		if (child && Boolean.getBoolean("it.fail-if-child")) {
-			SpringApplication.run(new Class<?>[] { UpgradableApplication.class, Broken.class }, args);
-			return;
-		}
-		if (child && Boolean.getBoolean("it.fail-after-start-if-child")) {
-			SpringApplication.run(new Class<?>[] { UpgradableApplication.class, BrokenAfterStart.class }, args);
-			return;
-		}
 		SpringApplication.run(UpgradableApplication.class, args);
 	}
 

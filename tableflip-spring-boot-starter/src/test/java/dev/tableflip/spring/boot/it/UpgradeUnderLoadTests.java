@@ -15,275 +15,307 @@ import java.util.concurrent.Future;
 
 import dev.tableflip.testsupport.ApplicationProcesses;
 import dev.tableflip.testsupport.HttpLoad;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * A real Spring Boot application, upgraded in a real process tree while a client sends
- * requests without pause over keep-alive and fresh connections. Subclasses choose the server.
+ * The life of one real Spring Boot service, upgraded again and again in a real process tree
+ * while a client sends requests without pause over keep-alive and fresh connections. The tests
+ * are the events of that life, in order, on the same service and under the same load: upgrades
+ * by endpoint and by signal, new versions that fail in each way a version can fail, a new version
+ * with another configuration. After each event, and over the whole life, no request failed
+ * (non-2xx answers count as failures). Subclasses choose the server, and skip the events that
+ * are decided apart from it.
+ *
+ * <p>One life rather than one service per test: a process start costs seconds, and the suite
+ * must fit in CI's time. Every process reads the configuration the test writes to
+ * {@code next.properties} when it starts, so the test decides what the next version is (a broken
+ * one, an unhealthy one, one with another endpoint access) by writing that file before an upgrade.
  */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 abstract class UpgradeUnderLoadTests {
 
 	private static final Duration WAIT = Duration.ofSeconds(90);
 
-	@TempDir
-	Path directory;
+	/** Shorter than the default, so that the life fits in CI's time; long enough to see both processes. */
+	private static final Duration OVERLAP = Duration.ofSeconds(3);
 
-	ApplicationProcesses processes;
+	/** Where the service lives: its configuration, PID file, records and output. */
+	private Path directory;
 
-	int port;
+	private ApplicationProcesses processes;
 
-	Path pidFile;
+	private int port;
 
-	@BeforeEach
-	void prepare() throws Exception {
-		this.processes = new ApplicationProcesses(this.directory);
-		this.port = ApplicationProcesses.freePort();
-		this.pidFile = this.directory.resolve("app.pid");
-	}
+	private int management;
 
-	@AfterEach
-	void killEveryProcess() {
-		this.processes.close();
-	}
+	private Path records;
 
-	/** Starts the test application on this test's port and waits until it is ready. */
-	long start(List<String> jvmOptions, List<String> arguments) throws IOException {
-		List<String> all = new ArrayList<>(arguments);
-		all.add("--server.port=" + this.port);
-		return this.processes.start(this.port,
-				ApplicationProcesses.command(UpgradableApplication.class, jvmOptions, all), null);
-	}
+	private HttpLoad load;
+
+	/** The process that serves now. */
+	private long current;
+
+	private int succeeded;
+
+	private int failed;
 
 	/** Arguments that select the server under test. */
 	abstract List<String> serverArguments();
 
-	List<String> arguments(String... more) {
+	/** Options of every process's JVM. */
+	List<String> jvmOptions() {
+		return List.of();
+	}
+
+	/** The command that starts the test application with these arguments. */
+	List<String> command(List<String> arguments) {
+		return ApplicationProcesses.command(UpgradableApplication.class, jvmOptions(), arguments);
+	}
+
+	@BeforeAll
+	void startTheServiceUnderLoad(@TempDir Path directory) throws Exception {
+		this.directory = directory;
+		this.processes = new ApplicationProcesses(this.directory);
+		this.port = ApplicationProcesses.freePort();
+		this.management = ApplicationProcesses.freePort();
+		this.records = Files.createDirectories(this.directory.resolve("records"));
+		nextVersion();
 		List<String> arguments = new ArrayList<>(serverArguments());
-		arguments.add("--tableflip.pid-file=" + this.pidFile);
-		arguments.add("--management.endpoints.web.exposure.include=health,tableflip");
-		arguments.add("--management.endpoint.tableflip.access=unrestricted");
-		arguments.addAll(List.of(more));
-		return arguments;
+		arguments.add("--server.port=" + this.port);
+		arguments.add("--spring.config.additional-location=optional:file:" + this.directory.resolve("next.properties"));
+		this.current = this.processes.start(this.port, command(arguments), null);
+		this.load = new HttpLoad(address(), "/", 4, 2);
+		Thread.sleep(500);
 	}
 
-	@Test
-	void threeUpgradesBySignalAndEndpointUnderLoadLoseNoRequest() throws Exception {
-		upgradeThreeTimesUnderLoad(List.of());
-	}
-
-	void upgradeThreeTimesUnderLoad(List<String> jvmOptions) throws Exception {
-		// A shorter overlap than the default: more keep-alive clients move per second, and the suite
-		// fits in CI's time; the overlap itself is proven by duringTheOverlap...().
-		long current = start(jvmOptions, arguments("--tableflip.takeover.overlap=2s"));
-		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 4, 2)) {
-			Thread.sleep(1000);
-			for (int upgrade = 1; upgrade <= 3; upgrade++) {
-				long old = current;
-				if (upgrade == 2) {
-					HttpLoad.Response response = HttpLoad.request(ApplicationProcesses.address(this.port), "POST",
-							"/actuator/tableflip/upgrade");
-					assertThat(response.status()).as(response + "\n" + this.processes.output()).isEqualTo(200);
-					current = Long.parseLong(response.body().replaceAll(".*\"childPid\":(\\d+).*", "$1"));
-				}
-				else {
-					ApplicationProcesses.signal("HUP", old);
-					current = this.processes.awaitServedBy(this.port, (pid) -> pid != old, WAIT);
-				}
-				this.processes.track(current);
-				this.processes.awaitGone(old, WAIT);
-				assertThat(Files.readString(this.pidFile).trim()).isEqualTo(Long.toString(current));
-				long now = current;
-				this.processes.awaitServedBy(this.port, (pid) -> pid == now, WAIT);
-				Thread.sleep(1000);
+	@AfterAll
+	void stopTheService() throws InterruptedException {
+		try {
+			if (this.load != null) {
+				this.load.close();
+				System.out.println(getClass().getSimpleName() + ", " + this.succeeded + " upgrades and " + this.failed
+						+ " failed upgrades under one load: " + this.load.summary());
 			}
-			load.close();
-			System.out.println(getClass().getSimpleName() + ", 3 upgrades under load: " + load.summary());
-			String status = HttpLoad.get(ApplicationProcesses.address(this.port), "/actuator/tableflip").body();
-			assertThat(status).as("the lineage after three upgrades")
-				.contains("\"generation\":4")
-				.contains("\"startedBy\":\"signal\"")
-				.containsPattern("\"upgrades\":\\{[^}]*\"succeeded\":3");
-			assertThat(load.failed()).as(load.summary() + "\n" + this.processes.output()).isZero();
-			assertThat(load.keepAliveOk()).as(load.summary()).isGreaterThan(200);
-			assertThat(load.freshOk()).as(load.summary()).isGreaterThan(100);
-			assertThat(load.pids()).as(load.summary()).hasSize(4);
+		}
+		finally {
+			this.processes.close();
 		}
 	}
 
-	@Test
-	void upgradeOverHttpNeedsUnrestrictedAccessAndUnknownActionsAreNotFound() throws Exception {
-		List<String> readOnly = new ArrayList<>(serverArguments());
-		readOnly.add("--management.endpoints.web.exposure.include=health,tableflip");
-		long pid = start(List.of(), readOnly);
-		assertThat(HttpLoad.get(ApplicationProcesses.address(this.port), "/actuator/tableflip").body())
-			.contains("\"pid\":" + pid);
-		HttpLoad.Response refused = HttpLoad.request(ApplicationProcesses.address(this.port), "POST",
-				"/actuator/tableflip/upgrade");
-		assertThat(refused.status()).as(refused.toString()).isIn(404, 405);
-		this.processes.close();
+	/**
+	 * Writes the configuration the next process reads at its start: the service's own and,
+	 * for this version only, {@code more}.
+	 */
+	private void nextVersion(String... more) throws IOException {
+		List<String> lines = new ArrayList<>(List.of("tableflip.pid-file=" + this.directory.resolve("app.pid"),
+				"management.server.port=" + this.management, "management.server.address=127.0.0.1",
+				"management.endpoints.web.exposure.include=health,tableflip",
+				"management.endpoint.tableflip.access=unrestricted",
+				"tableflip.takeover.overlap=" + OVERLAP.toMillis() + "ms",
+				// every process warms up, and writes how often /warm was called at its shutdown
+				"tableflip.warmup.requests[0].path=/warm", "tableflip.warmup.count=300",
+				"it.record-dir=" + this.records,
+				// the health gate on a group that holds the application's own contributor, and a probe
+				"tableflip.health-gate.enabled=true", "tableflip.health-gate.groups=gate",
+				"management.endpoint.health.group.gate.include=it", "tableflip.health-gate.probe-path=/",
+				"tableflip.health-gate.timeout=3s"));
+		lines.addAll(List.of(more));
+		Files.write(this.directory.resolve("next.properties"), lines);
+	}
 
-		this.port = ApplicationProcesses.freePort();
-		Files.createDirectories(this.directory.resolve("unrestricted"));
-		this.processes = new ApplicationProcesses(this.directory.resolve("unrestricted"));
-		start(List.of(), arguments());
-		HttpLoad.Response unknown = HttpLoad.request(ApplicationProcesses.address(this.port), "POST",
-				"/actuator/tableflip/downgrade");
+	@Test
+	@Order(1)
+	void theFirstProcessWarmsUpToo() throws Exception {
+		assertThat(HttpLoad.get(address(), "/warm-hits").body()).contains("\"warmHits\":300");
+		assertThat(status()).contains("\"generation\":1", "\"startedBy\":\"start\"", "\"state\":\"ready\"");
+	}
+
+	@Test
+	@Order(2)
+	void upgradeOnTheManagementPortWithSlowRequestsInFlightAndAnOverlapOfBothProcesses() throws Exception {
+		long old = this.current;
+		long failedBefore = this.load.failed();
+		ExecutorService clients = Executors.newFixedThreadPool(4);
+		try {
+			List<Future<HttpLoad.Response>> slow = new ArrayList<>();
+			for (int i = 0; i < 4; i++) {
+				slow.add(clients.submit(() -> HttpLoad.get(address(), "/slow?ms=4000")));
+			}
+			Thread.sleep(300);
+
+			// The endpoint answers once the new process passed its warm-up and health gate and is ready.
+			this.current = upgradeByEndpoint();
+
+			// During the overlap both processes answer, and the old one says it is in the new one's probation.
+			Set<Long> duringOverlap = new HashSet<>();
+			boolean oldSaidProbation = false;
+			long windowEnds = System.nanoTime() + OVERLAP.minusSeconds(1).toNanos();
+			while (System.nanoTime() < windowEnds) {
+				duringOverlap.add(HttpLoad.pidOf(HttpLoad.get(address(), "/")));
+				String status = status();
+				oldSaidProbation |= status.contains("\"pid\":" + old) && status.contains("\"state\":\"probation\"");
+			}
+			assertThat(duringOverlap).as("pids answering during the overlap").containsExactlyInAnyOrder(old,
+					this.current);
+			assertThat(oldSaidProbation).as("the old process reports the probation").isTrue();
+
+			for (Future<HttpLoad.Response> request : slow) {
+				HttpLoad.Response response = request.get();
+				assertThat(response.status()).as(response + "\n" + this.processes.output()).isEqualTo(200);
+				assertThat(HttpLoad.pidOf(response)).as("a slow request finished where it began").isEqualTo(old);
+			}
+		}
+		finally {
+			clients.shutdownNow();
+		}
+		awaitHandedOver(old);
+
+		Set<Long> after = new HashSet<>();
+		for (int i = 0; i < 50; i++) {
+			after.add(HttpLoad.pidOf(HttpLoad.get(address(), "/")));
+		}
+		assertThat(after).as("pids answering after the overlap").containsExactly(this.current);
+		assertThat(HttpLoad.get(address(), "/warm-hits").body()).as("the new process's warm-up")
+			.contains("\"warmHits\":300");
+		assertThat(Files.readString(this.records.resolve("warm-" + old)))
+			.as("the old process saw only its own warm-up, none of the new one's").isEqualTo("300");
+		assertThat(status()).contains("\"generation\":2").doesNotContain("\"step\"");
+		assertNothingFailedSince(failedBefore);
+	}
+
+	@Test
+	@Order(3)
+	void unknownEndpointActionsAreNotFound() throws Exception {
+		HttpLoad.Response unknown = HttpLoad.request(managementAddress(), "POST", "/actuator/tableflip/downgrade");
 		assertThat(unknown.status()).as(unknown.toString()).isEqualTo(404);
 		assertThat(unknown.body()).contains("unknown action 'downgrade'");
 	}
 
 	@Test
-	void slowRequestsInFlightOnTheOldProcessComplete() throws Exception {
-		long old = start(List.of(), arguments());
-		ExecutorService clients = Executors.newFixedThreadPool(4);
+	@Order(4)
+	void newVersionThatFailsDuringRefreshLeavesTheOldOneServing() throws Exception {
+		failedUpgrade("refresh", "\"reason\":\"CHILD_EXITED\"", "\"exitCode\":1");
+	}
+
+	@Test
+	@Order(5)
+	void newVersionWhoseWarmupFailsLeavesTheOldOneServing() throws Exception {
+		failedUpgrade("warm-up", "\"reason\":\"CHILD_FAILED\"", "warm-up failed: GET /warm answered 500");
+	}
+
+	@Test
+	@Order(6)
+	void newVersionThatIsNotHealthyLeavesTheOldOneServing() throws Exception {
+		failedUpgrade("unhealthy", "\"reason\":\"CHILD_FAILED\"", "health gate failed: health group 'gate' is DOWN");
+	}
+
+	@Test
+	@Order(7)
+	void newVersionThatFailsAfterItsServerStartedTookNoConnectionWithIt() throws Exception {
+		failedUpgrade("after-start", "\"reason\":\"CHILD_EXITED\"", "\"exitCode\":1");
+	}
+
+	@Test
+	@Order(8)
+	void upgradeBySignalToAVersionWhoseEndpointIsReadOnly() throws Exception {
+		long failedBefore = this.load.failed();
+		nextVersion("management.endpoint.tableflip.access=read-only");
+		upgradeBySignal();
+		nextVersion();
+		assertThat(status()).contains("\"pid\":" + this.current);
+		HttpLoad.Response refused = HttpLoad.request(managementAddress(), "POST", "/actuator/tableflip/upgrade");
+		assertThat(refused.status()).as("an upgrade over HTTP needs unrestricted access: " + refused).isIn(404, 405);
+		assertNothingFailedSince(failedBefore);
+	}
+
+	@Test
+	@Order(9)
+	void upgradeBySignalAndTheLineageOfTheWholeLife() throws Exception {
+		long failedBefore = this.load.failed();
+		upgradeBySignal();
+		assertNothingFailedSince(failedBefore);
+
+		String status = status();
+		assertThat(status).as("the lineage after the life's upgrades")
+			.contains("\"generation\":" + (this.succeeded + 1))
+			.contains("\"startedBy\":\"signal\"")
+			.containsPattern("\"upgrades\":\\{[^}]*\"succeeded\":" + this.succeeded)
+			.containsPattern("\"upgrades\":\\{[^}]*\"failed\":" + this.failed);
+		assertThat(this.load.failed()).as("failed over the whole life: " + this.load.summary()).isZero();
+		assertThat(this.load.keepAliveOk()).as(this.load.summary()).isGreaterThan(200);
+		assertThat(this.load.freshOk()).as(this.load.summary()).isGreaterThan(100);
+		assertThat(this.load.pids()).as(this.load.summary()).hasSize(this.succeeded + 1);
+	}
+
+	/** An upgrade to a version that fails in the way {@code fault} names (see {@link UpgradableApplication}). */
+	private void failedUpgrade(String fault, String... expected) throws Exception {
+		long failedBefore = this.load.failed();
+		Set<Long> servedBefore = this.load.pids();
+		nextVersion("it.fault=" + fault);
 		try {
-			List<Future<HttpLoad.Response>> slow = new ArrayList<>();
-			for (int i = 0; i < 4; i++) {
-				slow.add(clients.submit(() -> HttpLoad.get(ApplicationProcesses.address(this.port), "/slow?ms=4000")));
-			}
-			Thread.sleep(500);
-			ApplicationProcesses.signal("HUP", old);
-			for (Future<HttpLoad.Response> request : slow) {
-				HttpLoad.Response response = request.get();
-				assertThat(response.status()).as(response + "\n" + this.processes.output()).isEqualTo(200);
-				assertThat(HttpLoad.pidOf(response)).isEqualTo(old);
-			}
-			this.processes.awaitGone(old, WAIT);
+			HttpLoad.Response response = HttpLoad.request(managementAddress(), "POST", "/actuator/tableflip/upgrade");
+			assertThat(response.status()).as(response + "\n" + this.processes.output()).isEqualTo(503);
+			assertThat(response.body()).contains(expected);
+			this.failed++;
 		}
 		finally {
-			clients.shutdownNow();
+			nextVersion();
 		}
+		Thread.sleep(500);
+		assertNothingFailedSince(failedBefore);
+		assertThat(this.load.pids()).as("no one else answered").isEqualTo(servedBefore);
+		assertThat(status()).contains("\"pid\":" + this.current, "\"state\":\"ready\"", "\"outcome\":\"failed\"");
 	}
 
-	@Test
-	void separateManagementPortIsHandedOverTooAndAHealthyNewVersionPassesTheHealthGate() throws Exception {
-		int management = ApplicationProcesses.freePort();
-		List<String> arguments = new ArrayList<>(healthGate()); // and a healthy new version passes the gate
-		arguments.addAll(List.of("--management.server.port=" + management, "--management.server.address=127.0.0.1"));
-		long old = start(List.of(), arguments(arguments.toArray(String[]::new)));
-
-		HttpLoad.Response response = HttpLoad.request(ApplicationProcesses.address(management), "POST",
-				"/actuator/tableflip/upgrade");
-
+	private long upgradeByEndpoint() throws IOException {
+		HttpLoad.Response response = HttpLoad.request(managementAddress(), "POST", "/actuator/tableflip/upgrade");
 		assertThat(response.status()).as(response + "\n" + this.processes.output()).isEqualTo(200);
-		long current = this.processes.awaitServedBy(this.port, (pid) -> pid != old, WAIT);
+		long next = Long.parseLong(response.body().replaceAll(".*\"childPid\":(\\d+).*", "$1"));
+		this.processes.track(next);
+		return next;
+	}
+
+	private void upgradeBySignal() throws Exception {
+		long old = this.current;
+		ApplicationProcesses.signal("HUP", old);
+		this.current = this.processes.awaitServedBy(this.port, (pid) -> pid != old, WAIT);
+		this.processes.track(this.current);
+		awaitHandedOver(old);
+	}
+
+	/** The old process is gone; the new one serves alone and the PID file names it. */
+	private void awaitHandedOver(long old) throws Exception {
 		this.processes.awaitGone(old, WAIT);
-		HttpLoad.Response status = HttpLoad.get(ApplicationProcesses.address(management), "/actuator/tableflip");
-		assertThat(status.body()).contains("\"pid\":" + current).contains("\"generation\":2");
+		this.succeeded++;
+		assertThat(Files.readString(this.directory.resolve("app.pid")).trim()).isEqualTo(Long.toString(this.current));
+		long now = this.current;
+		this.processes.awaitServedBy(this.port, (pid) -> pid == now, WAIT);
 	}
 
-	@Test
-	void duringTheOverlapBothProcessesAnswerAndAfterItOnlyTheNewOne() throws Exception {
-		long old = start(List.of(), arguments("--tableflip.takeover.overlap=4s"));
-		InetSocketAddress address = ApplicationProcesses.address(this.port);
-		try (HttpLoad load = new HttpLoad(address, "/", 4, 2)) {
-			Thread.sleep(500);
-			HttpLoad.Response response = HttpLoad.request(address, "POST", "/actuator/tableflip/upgrade");
-			assertThat(response.status()).as(response + "\n" + this.processes.output()).isEqualTo(200);
-			long current = Long.parseLong(response.body().replaceAll(".*\"childPid\":(\\d+).*", "$1"));
-			this.processes.track(current);
-
-			Set<Long> duringOverlap = new HashSet<>();
-			boolean oldSaidOverlapping = false;
-			long windowEnds = System.nanoTime() + Duration.ofMillis(2500).toNanos();
-			while (System.nanoTime() < windowEnds) {
-				HttpLoad.Response status = HttpLoad.get(address, "/actuator/tableflip");
-				duringOverlap.add(HttpLoad.pidOf(status));
-				oldSaidOverlapping |= status.body().contains("\"pid\":" + old)
-						&& status.body().contains("\"state\":\"probation\"");
-			}
-			assertThat(duringOverlap).as("pids answering during the overlap").containsExactlyInAnyOrder(old, current);
-			assertThat(oldSaidOverlapping).as("the old process reports the overlap").isTrue();
-
-			this.processes.awaitGone(old, WAIT);
-			Set<Long> after = new HashSet<>();
-			for (int i = 0; i < 50; i++) {
-				after.add(HttpLoad.pidOf(HttpLoad.get(address, "/")));
-			}
-			assertThat(after).as("pids answering after the overlap").containsExactly(current);
-			load.close();
-			System.out.println(getClass().getSimpleName() + ", upgrade with overlap: " + load.summary());
-			assertThat(load.failed()).as(load.summary() + "\n" + this.processes.output()).isZero();
-		}
+	private void assertNothingFailedSince(long failedBefore) {
+		assertThat(this.load.failed() - failedBefore).as(this.load.summary() + "\n" + this.processes.output()).isZero();
 	}
 
-	@Test
-	void warmupRequestsReachOnlyTheNewProcess() throws Exception {
-		Path records = Files.createDirectories(this.directory.resolve("records"));
-		long old = start(List.of(), arguments("--tableflip.warmup.requests[0].path=/warm",
-				"--tableflip.warmup.count=300", "--it.record-dir=" + records));
-		InetSocketAddress address = ApplicationProcesses.address(this.port);
-		assertThat(HttpLoad.get(address, "/warm-hits").body()).as("the first process warms up too")
-			.contains("\"warmHits\":300");
-		try (HttpLoad load = new HttpLoad(address, "/", 4, 2)) {
-			ApplicationProcesses.signal("HUP", old);
-			long current = this.processes.awaitServedBy(this.port, (pid) -> pid != old, WAIT);
-			this.processes.track(current);
-			this.processes.awaitGone(old, WAIT);
-			load.close();
-			assertThat(load.failed()).as(load.summary() + "\n" + this.processes.output()).isZero();
-			assertThat(HttpLoad.get(address, "/warm-hits").body()).contains("\"warmHits\":300");
-			assertThat(Files.readString(records.resolve("warm-" + old)))
-				.as("the old process saw only its own warm-up, none of the new one's").isEqualTo("300");
-		}
-		HttpLoad.Response status = HttpLoad.get(address, "/actuator/tableflip");
-		assertThat(status.body()).doesNotContain("\"step\"").contains("\"state\":\"ready\"");
+	private String status() throws IOException {
+		return HttpLoad.get(managementAddress(), "/actuator/tableflip").body();
 	}
 
-	@Test
-	void newVersionWhoseWarmupFailsLeavesTheOldOneServing() throws Exception {
-		failedUpgradeUnderLoadLosesNothing(List.of("-Dit.fail-warmup-if-child=true"),
-				List.of("--tableflip.warmup.requests[0].path=/warm", "--tableflip.warmup.count=50"),
-				"\"reason\":\"CHILD_FAILED\"", "warm-up failed: GET /warm answered 500");
+	private InetSocketAddress address() {
+		return ApplicationProcesses.address(this.port);
 	}
 
-	@Test
-	void newVersionThatIsNotHealthyLeavesTheOldOneServing() throws Exception {
-		failedUpgradeUnderLoadLosesNothing(List.of("-Dit.unhealthy-if-child=true"), healthGate(),
-				"\"reason\":\"CHILD_FAILED\"", "health gate failed: health group 'gate' is DOWN");
-	}
-
-	/** The health gate on a group holding the test's own health contributor, and a probe of GET /. */
-	private static List<String> healthGate() {
-		return List.of("--tableflip.health-gate.enabled=true", "--tableflip.health-gate.groups=gate",
-				"--management.endpoint.health.group.gate.include=it", "--tableflip.health-gate.probe-path=/",
-				"--tableflip.health-gate.timeout=3s");
-	}
-
-	@Test
-	void newVersionThatFailsDuringRefreshLeavesTheOldOneServing() throws Exception {
-		failedUpgradeUnderLoadLosesNothing(List.of("-Dit.fail-if-child=true"), List.of(),
-				"\"reason\":\"CHILD_EXITED\"", "\"exitCode\":1");
-	}
-
-	@Test
-	void newVersionThatFailsAfterItsServerStartedTookNoConnectionWithIt() throws Exception {
-		failedUpgradeUnderLoadLosesNothing(List.of("-Dit.fail-after-start-if-child=true"), List.of(),
-				"\"reason\":\"CHILD_EXITED\"", "\"exitCode\":1");
-	}
-
-	private void failedUpgradeUnderLoadLosesNothing(List<String> failure, List<String> arguments, String... expected)
-			throws Exception {
-		long old = start(failure, arguments(arguments.toArray(String[]::new)));
-		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 4, 2)) {
-			Thread.sleep(500);
-			HttpLoad.Response response = HttpLoad.request(ApplicationProcesses.address(this.port), "POST",
-					"/actuator/tableflip/upgrade");
-			assertThat(response.status()).as(response.toString()).isEqualTo(503);
-			assertThat(response.body()).contains(expected);
-			Thread.sleep(500);
-			load.close();
-			System.out.println(getClass().getSimpleName() + ", failed upgrade " + failure + ": " + load.summary());
-			assertThat(load.failed()).as(load.summary() + "\n" + this.processes.output()).isZero();
-			assertThat(load.pids()).containsExactly(old);
-		}
-		HttpLoad.Response status = HttpLoad.get(ApplicationProcesses.address(this.port), "/actuator/tableflip");
-		assertThat(status.body()).contains("\"state\":\"ready\"").contains("\"outcome\":\"failed\"");
+	private InetSocketAddress managementAddress() {
+		return ApplicationProcesses.address(this.management);
 	}
 
 }
