@@ -6,10 +6,10 @@ import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
- * The life of a reactive application on Reactor Netty (epoll). The failures of a new version
- * that are decided before or apart from its server (a failed refresh, a failing warm-up's or
- * health gate's verdict) run on Tomcat only: the server plays no part in them, and the suite must
- * fit in CI's time.
+ * The life of a reactive application on Reactor Netty (epoll). The events that are decided
+ * before or apart from its server (a failed refresh, a failing warm-up's or health gate's
+ * verdict, the endpoint's access) run on Tomcat only: the server plays no part in them, and the
+ * suite must fit in CI's time.
  */
 class ReactorNettyUpgradeTest extends UpgradeUnderLoadTests {
 
@@ -40,6 +40,12 @@ class ReactorNettyUpgradeTest extends UpgradeUnderLoadTests {
 	@Test
 	@Disabled(SERVER_INDEPENDENT)
 	void newVersionThatIsNotHealthyLeavesTheOldOneServing() {
+	}
+
+	@Override
+	@Test
+	@Disabled(SERVER_INDEPENDENT)
+	void upgradeBySignalToAVersionWhoseEndpointIsReadOnly() {
 	}
 
 }
