@@ -34,8 +34,16 @@ public final class ApplicationProcesses implements AutoCloseable {
 	 */
 	private final String marker = "TABLEFLIP_TEST_RUN=" + UUID.randomUUID();
 
+	/** Whether the applications' port speaks TLS: the requests that wait for them use it then. */
+	private volatile boolean tls;
+
 	public ApplicationProcesses(Path directory) {
 		this.log = directory.resolve("application.log");
+	}
+
+	/** The applications' port speaks TLS from now on. */
+	public void overTls() {
+		this.tls = true;
 	}
 
 	/**
@@ -138,7 +146,7 @@ public final class ApplicationProcesses implements AutoCloseable {
 		String last = "nothing";
 		while (System.nanoTime() < deadline) {
 			try {
-				HttpLoad.Response response = HttpLoad.get(address(port), "/");
+				HttpLoad.Response response = HttpLoad.get(address(port), this.tls, "/");
 				if (response.status() == 200) {
 					long pid = HttpLoad.pidOf(response);
 					this.pids.add(pid);

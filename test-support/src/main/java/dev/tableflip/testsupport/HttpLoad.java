@@ -8,6 +8,8 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,15 +22,23 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.X509TrustManager;
+
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
 
 /**
  * A closed-loop HTTP/1.1 load over real sockets, counting every failure: keep-alive workers
  * reuse their connection until the server says {@code Connection: close} (then reconnect),
- * fresh workers open a connection per request. A request fails on any I/O error, a
- * connection closed before the whole response, or a status other than 2xx; nothing is
- * retried, so a keep-alive connection closed under a request on the wire counts.
+ * fresh workers open a connection per request. A request fails on any I/O error (a failed
+ * TLS handshake too), a connection closed before the whole response, or a status other than
+ * 2xx; nothing is retried, so a keep-alive connection closed under a request on the wire
+ * counts. Over TLS ({@code tls = true}) each fresh connection makes a full handshake; the
+ * client accepts any certificate: a test checks which one was served with
+ * {@link #servedCertificate}.
  */
 public final class HttpLoad implements AutoCloseable {
 
@@ -37,6 +47,8 @@ public final class HttpLoad implements AutoCloseable {
 	private final InetSocketAddress address;
 
 	private final String path;
+
+	private final boolean tls;
 
 	private final List<Thread> workers = new ArrayList<>();
 
@@ -64,7 +76,13 @@ public final class HttpLoad implements AutoCloseable {
 	private final Recorder latencies = new Recorder(3);
 
 	public HttpLoad(InetSocketAddress address, String path, int keepAliveWorkers, int freshWorkers) {
+		this(address, false, path, keepAliveWorkers, freshWorkers);
+	}
+
+	/** A load over TLS ({@code tls = true}) or plain TCP. */
+	public HttpLoad(InetSocketAddress address, boolean tls, String path, int keepAliveWorkers, int freshWorkers) {
 		this.address = address;
+		this.tls = tls;
 		this.path = path;
 		for (int i = 0; i < keepAliveWorkers; i++) {
 			this.workers.add(new Thread(this::keepAlive, "load-keepalive-" + i));
@@ -86,14 +104,25 @@ public final class HttpLoad implements AutoCloseable {
 
 	/** Sends one GET on a new connection. */
 	public static Response get(InetSocketAddress address, String path) throws IOException {
-		try (Socket socket = connect(address)) {
+		return get(address, false, path);
+	}
+
+	/** Sends one GET on a new connection, over TLS or plain TCP. */
+	public static Response get(InetSocketAddress address, boolean tls, String path) throws IOException {
+		try (Socket socket = connect(address, tls)) {
 			return exchange(socket, path, true);
 		}
 	}
 
 	/** Sends a request with a method on a new connection. */
 	public static Response request(InetSocketAddress address, String method, String path) throws IOException {
-		try (Socket socket = connect(address)) {
+		return request(address, false, method, path);
+	}
+
+	/** Sends a request with a method on a new connection, over TLS or plain TCP. */
+	public static Response request(InetSocketAddress address, boolean tls, String method, String path)
+			throws IOException {
+		try (Socket socket = connect(address, tls)) {
 			OutputStream out = socket.getOutputStream();
 			out.write((method + " " + path + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 				.getBytes(StandardCharsets.US_ASCII));
@@ -117,7 +146,7 @@ public final class HttpLoad implements AutoCloseable {
 			long started = System.nanoTime();
 			try {
 				if (socket == null) {
-					socket = connect(this.address);
+					socket = connect(this.address, this.tls);
 				}
 				Response response = exchange(socket, this.path, false);
 				count(response, this.keepAliveOk, this.keepAliveFailed, "keep-alive", started);
@@ -139,7 +168,7 @@ public final class HttpLoad implements AutoCloseable {
 	private void fresh() {
 		while (this.running) {
 			long started = System.nanoTime();
-			try (Socket socket = connect(this.address)) {
+			try (Socket socket = connect(this.address, this.tls)) {
 				count(exchange(socket, this.path, true), this.freshOk, this.freshFailed, "fresh", started);
 			}
 			catch (IOException ex) {
@@ -177,11 +206,67 @@ public final class HttpLoad implements AutoCloseable {
 
 	/** A connection with the timeouts and options the load uses. */
 	public static Socket connect(InetSocketAddress address) throws IOException {
+		return connect(address, false);
+	}
+
+	/** A connection with the timeouts and options the load uses, over TLS (handshake done) or not. */
+	public static Socket connect(InetSocketAddress address, boolean tls) throws IOException {
 		Socket socket = new Socket();
 		socket.connect(address, 5_000);
 		socket.setSoTimeout(30_000);
 		socket.setTcpNoDelay(true);
-		return socket;
+		if (!tls) {
+			return socket;
+		}
+		SSLSocket secure;
+		try {
+			secure = (SSLSocket) TrustingAnyCertificate.CONTEXT.getSocketFactory()
+				.createSocket(socket, address.getHostString(), address.getPort(), true);
+			secure.startHandshake();
+		}
+		catch (IOException ex) {
+			socket.close();
+			throw ex;
+		}
+		return secure;
+	}
+
+	/** The subject of the certificate a TLS server on {@code address} presents to a new connection. */
+	public static String servedCertificate(InetSocketAddress address) throws IOException {
+		try (SSLSocket socket = (SSLSocket) connect(address, true)) {
+			return ((X509Certificate) socket.getSession().getPeerCertificates()[0]).getSubjectX500Principal().getName();
+		}
+	}
+
+	/** The client's TLS context: it takes any certificate, as a test client that checks the served one itself. */
+	private static final class TrustingAnyCertificate implements X509TrustManager {
+
+		static final SSLContext CONTEXT = context();
+
+		private static SSLContext context() {
+			try {
+				SSLContext context = SSLContext.getInstance("TLS");
+				context.init(null, new TrustManager[] { new TrustingAnyCertificate() }, null);
+				return context;
+			}
+			catch (GeneralSecurityException ex) {
+				throw new IllegalStateException(ex);
+			}
+		}
+
+		@Override
+		public void checkClientTrusted(X509Certificate[] chain, String authType) {
+		}
+
+		@Override
+		public void checkServerTrusted(X509Certificate[] chain, String authType) {
+		}
+
+		@Override
+		public X509Certificate[] getAcceptedIssuers() {
+			return new X509Certificate[0];
+		}
+
 	}
 
 	/** Sends a GET on {@code socket} and reads the response; {@code close} asks the server to close after it. */

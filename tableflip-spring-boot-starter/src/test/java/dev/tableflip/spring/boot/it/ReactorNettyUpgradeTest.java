@@ -8,8 +8,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The life of a reactive application on Reactor Netty (epoll). The events that are decided
  * before or apart from its server (a failed refresh, a failing warm-up's or health gate's
- * verdict, the endpoint's access) run on Tomcat only: the server plays no part in them, and the
- * suite must fit in CI's time.
+ * verdict, a certificate that cannot be read) run on Tomcat only: the server plays no part in
+ * them, and the suite must fit in CI's time.
  */
 class ReactorNettyUpgradeTest extends UpgradeUnderLoadTests {
 
@@ -45,7 +45,7 @@ class ReactorNettyUpgradeTest extends UpgradeUnderLoadTests {
 	@Override
 	@Test
 	@Disabled(SERVER_INDEPENDENT)
-	void upgradeBySignalToAVersionWhoseEndpointIsReadOnly() {
+	void newVersionWhoseCertificateCannotBeReadLeavesTheOldOneServing() {
 	}
 
 }

@@ -31,9 +31,10 @@ import static org.assertj.core.api.Assertions.assertThat;
  * while a client sends requests without pause over keep-alive and fresh connections. The tests
  * are the events of that life, in order, on the same service and under the same load: upgrades
  * by endpoint and by signal, new versions that fail in each way a version can fail, a new version
- * with another configuration. After each event, and over the whole life, no request failed
+ * with another configuration (a renewed certificate, another endpoint access). After each event, and over the whole life, no request failed
  * (non-2xx answers count as failures). Subclasses choose the server, and skip the events that
- * are decided apart from it.
+ * are decided apart from it. The service speaks HTTPS (an SSL bundle on its own port) unless a
+ * subclass says otherwise, and its last upgrade brings a renewed certificate.
  *
  * <p>One life rather than one service per test: a process start costs seconds, and the suite
  * must fit in CI's time. Every process reads the configuration the test writes to
@@ -67,10 +68,24 @@ abstract class UpgradeUnderLoadTests {
 
 	private int succeeded;
 
+	/** The key store the next version serves its certificate from, when it speaks TLS. */
+	private Path keyStore;
+
 	private int failed;
 
 	/** Arguments that select the server under test. */
 	abstract List<String> serverArguments();
+
+	/** Whether the service speaks HTTPS on its port. */
+	boolean tls() {
+		return true;
+	}
+
+	/** The configuration that makes a version serve TLS with the certificate in {@code keyStore} (PKCS12). */
+	List<String> tlsProperties(Path keyStore) {
+		return List.of("server.ssl.bundle=web", "spring.ssl.bundle.jks.web.keystore.location=file:" + keyStore,
+				"spring.ssl.bundle.jks.web.keystore.password=secret", "spring.ssl.bundle.jks.web.keystore.type=PKCS12");
+	}
 
 	/** Options of every process's JVM. */
 	List<String> jvmOptions() {
@@ -89,15 +104,20 @@ abstract class UpgradeUnderLoadTests {
 		this.port = ApplicationProcesses.freePort();
 		this.management = ApplicationProcesses.freePort();
 		this.records = Files.createDirectories(this.directory.resolve("records"));
+		if (tls()) {
+			this.keyStore = keyStore("tableflip-1");
+			this.processes.overTls();
+		}
 		nextVersion();
 		List<String> arguments = new ArrayList<>(serverArguments());
 		arguments.add("--server.port=" + this.port);
 		arguments.add("--spring.config.additional-location=optional:file:" + this.directory.resolve("next.properties"));
 		this.current = this.processes.start(this.port, command(arguments), null);
-		this.load = new HttpLoad(address(), "/", 4, 2);
+		this.load = new HttpLoad(address(), tls(), "/", 4, 2);
 		Thread.sleep(500);
 	}
 
+	/** Ends the life: nothing may have failed over all of it, whichever of its events ran. */
 	@AfterAll
 	void stopTheService() throws InterruptedException {
 		try {
@@ -105,6 +125,8 @@ abstract class UpgradeUnderLoadTests {
 				this.load.close();
 				System.out.println(getClass().getSimpleName() + ", " + this.succeeded + " upgrades and " + this.failed
 						+ " failed upgrades under one load: " + this.load.summary());
+				assertThat(this.load.failed()).as("failed over the whole life: " + this.load.summary() + "\n"
+						+ this.processes.output()).isZero();
 			}
 		}
 		finally {
@@ -129,6 +151,9 @@ abstract class UpgradeUnderLoadTests {
 				"tableflip.health-gate.enabled=true", "tableflip.health-gate.groups=gate",
 				"management.endpoint.health.group.gate.include=it", "tableflip.health-gate.probe-path=/",
 				"tableflip.health-gate.timeout=3s"));
+		if (this.keyStore != null) {
+			lines.addAll(tlsProperties(this.keyStore));
+		}
 		lines.addAll(List.of(more));
 		Files.write(this.directory.resolve("next.properties"), lines);
 	}
@@ -136,7 +161,7 @@ abstract class UpgradeUnderLoadTests {
 	@Test
 	@Order(1)
 	void theFirstProcessWarmsUpToo() throws Exception {
-		assertThat(HttpLoad.get(address(), "/warm-hits").body()).contains("\"warmHits\":300");
+		assertThat(HttpLoad.get(address(), tls(), "/warm-hits").body()).contains("\"warmHits\":300");
 		assertThat(status()).contains("\"generation\":1", "\"startedBy\":\"start\"", "\"state\":\"ready\"");
 	}
 
@@ -149,7 +174,7 @@ abstract class UpgradeUnderLoadTests {
 		try {
 			List<Future<HttpLoad.Response>> slow = new ArrayList<>();
 			for (int i = 0; i < 4; i++) {
-				slow.add(clients.submit(() -> HttpLoad.get(address(), "/slow?ms=4000")));
+				slow.add(clients.submit(() -> HttpLoad.get(address(), tls(), "/slow?ms=4000")));
 			}
 			Thread.sleep(300);
 
@@ -161,7 +186,7 @@ abstract class UpgradeUnderLoadTests {
 			boolean oldSaidProbation = false;
 			long windowEnds = System.nanoTime() + OVERLAP.minusSeconds(1).toNanos();
 			while (System.nanoTime() < windowEnds) {
-				duringOverlap.add(HttpLoad.pidOf(HttpLoad.get(address(), "/")));
+				duringOverlap.add(HttpLoad.pidOf(HttpLoad.get(address(), tls(), "/")));
 				String status = status();
 				oldSaidProbation |= status.contains("\"pid\":" + old) && status.contains("\"state\":\"probation\"");
 			}
@@ -182,10 +207,10 @@ abstract class UpgradeUnderLoadTests {
 
 		Set<Long> after = new HashSet<>();
 		for (int i = 0; i < 50; i++) {
-			after.add(HttpLoad.pidOf(HttpLoad.get(address(), "/")));
+			after.add(HttpLoad.pidOf(HttpLoad.get(address(), tls(), "/")));
 		}
 		assertThat(after).as("pids answering after the overlap").containsExactly(this.current);
-		assertThat(HttpLoad.get(address(), "/warm-hits").body()).as("the new process's warm-up")
+		assertThat(HttpLoad.get(address(), tls(), "/warm-hits").body()).as("the new process's warm-up")
 			.contains("\"warmHits\":300");
 		assertThat(Files.readString(this.records.resolve("warm-" + old)))
 			.as("the old process saw only its own warm-up, none of the new one's").isEqualTo("300");
@@ -196,7 +221,7 @@ abstract class UpgradeUnderLoadTests {
 	@Test
 	@Order(3)
 	void unknownEndpointActionsAreNotFound() throws Exception {
-		HttpLoad.Response unknown = HttpLoad.request(managementAddress(), "POST", "/actuator/tableflip/downgrade");
+		HttpLoad.Response unknown = post("/actuator/tableflip/downgrade");
 		assertThat(unknown.status()).as(unknown.toString()).isEqualTo(404);
 		assertThat(unknown.body()).contains("unknown action 'downgrade'");
 	}
@@ -227,31 +252,37 @@ abstract class UpgradeUnderLoadTests {
 
 	@Test
 	@Order(8)
-	void upgradeBySignalToAVersionWhoseEndpointIsReadOnly() throws Exception {
-		long failedBefore = this.load.failed();
-		nextVersion("management.endpoint.tableflip.access=read-only");
-		upgradeBySignal();
-		nextVersion();
-		assertThat(status()).contains("\"pid\":" + this.current);
-		HttpLoad.Response refused = HttpLoad.request(managementAddress(), "POST", "/actuator/tableflip/upgrade");
-		assertThat(refused.status()).as("an upgrade over HTTP needs unrestricted access: " + refused).isIn(404, 405);
-		assertNothingFailedSince(failedBefore);
+	void newVersionWhoseCertificateCannotBeReadLeavesTheOldOneServing() throws Exception {
+		Path missing = this.directory.resolve("renewed-but-not-there.p12");
+		failedUpgrade(tlsProperties(missing), "\"reason\":\"CHILD_EXITED\"", "\"exitCode\":1");
 	}
 
 	@Test
 	@Order(9)
-	void upgradeBySignalAndTheLineageOfTheWholeLife() throws Exception {
+	void upgradeBySignalToARenewedCertificateAndAReadOnlyEndpointAndTheLineageOfTheWholeLife() throws Exception {
 		long failedBefore = this.load.failed();
+		if (tls()) {
+			assertThat(HttpLoad.servedCertificate(address())).isEqualTo("CN=tableflip-1");
+			this.keyStore = keyStore("tableflip-2");
+		}
+		nextVersion("management.endpoint.tableflip.access=read-only");
 		upgradeBySignal();
+		nextVersion();
 		assertNothingFailedSince(failedBefore);
+		if (tls()) {
+			assertThat(HttpLoad.servedCertificate(address())).as("the new process serves the renewed certificate")
+				.isEqualTo("CN=tableflip-2");
+		}
+		HttpLoad.Response refused = post("/actuator/tableflip/upgrade");
+		assertThat(refused.status()).as("an upgrade over HTTP needs unrestricted access: " + refused).isIn(404, 405);
 
 		String status = status();
 		assertThat(status).as("the lineage after the life's upgrades")
+			.contains("\"pid\":" + this.current)
 			.contains("\"generation\":" + (this.succeeded + 1))
 			.contains("\"startedBy\":\"signal\"")
 			.containsPattern("\"upgrades\":\\{[^}]*\"succeeded\":" + this.succeeded)
 			.containsPattern("\"upgrades\":\\{[^}]*\"failed\":" + this.failed);
-		assertThat(this.load.failed()).as("failed over the whole life: " + this.load.summary()).isZero();
 		assertThat(this.load.keepAliveOk()).as(this.load.summary()).isGreaterThan(200);
 		assertThat(this.load.freshOk()).as(this.load.summary()).isGreaterThan(100);
 		assertThat(this.load.pids()).as(this.load.summary()).hasSize(this.succeeded + 1);
@@ -259,11 +290,16 @@ abstract class UpgradeUnderLoadTests {
 
 	/** An upgrade to a version that fails in the way {@code fault} names (see {@link UpgradableApplication}). */
 	private void failedUpgrade(String fault, String... expected) throws Exception {
+		failedUpgrade(List.of("it.fault=" + fault), expected);
+	}
+
+	/** An upgrade to a version with {@code configuration} that fails, as {@code expected} says. */
+	private void failedUpgrade(List<String> configuration, String... expected) throws Exception {
 		long failedBefore = this.load.failed();
 		Set<Long> servedBefore = this.load.pids();
-		nextVersion("it.fault=" + fault);
+		nextVersion(configuration.toArray(String[]::new));
 		try {
-			HttpLoad.Response response = HttpLoad.request(managementAddress(), "POST", "/actuator/tableflip/upgrade");
+			HttpLoad.Response response = post("/actuator/tableflip/upgrade");
 			assertThat(response.status()).as(response + "\n" + this.processes.output()).isEqualTo(503);
 			assertThat(response.body()).contains(expected);
 			this.failed++;
@@ -278,7 +314,7 @@ abstract class UpgradeUnderLoadTests {
 	}
 
 	private long upgradeByEndpoint() throws IOException {
-		HttpLoad.Response response = HttpLoad.request(managementAddress(), "POST", "/actuator/tableflip/upgrade");
+		HttpLoad.Response response = post("/actuator/tableflip/upgrade");
 		assertThat(response.status()).as(response + "\n" + this.processes.output()).isEqualTo(200);
 		long next = Long.parseLong(response.body().replaceAll(".*\"childPid\":(\\d+).*", "$1"));
 		this.processes.track(next);
@@ -306,8 +342,27 @@ abstract class UpgradeUnderLoadTests {
 		assertThat(this.load.failed() - failedBefore).as(this.load.summary() + "\n" + this.processes.output()).isZero();
 	}
 
+	/** A key store (PKCS12, password "secret") with a new self-signed certificate for 127.0.0.1 named {@code name}. */
+	private Path keyStore(String name) throws Exception {
+		Path keyStore = this.directory.resolve(name + ".p12");
+		Process keytool = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "keytool").toString(),
+				"-genkeypair", "-alias", "web", "-keyalg", "EC", "-groupname", "secp256r1", "-dname", "CN=" + name,
+				"-ext", "san=ip:127.0.0.1,dns:localhost", "-validity", "2", "-storetype", "PKCS12", "-keystore",
+				keyStore.toString(), "-storepass", "secret", "-keypass", "secret")
+			.redirectErrorStream(true)
+			.start();
+		String output = new String(keytool.getInputStream().readAllBytes());
+		assertThat(keytool.waitFor()).as("keytool: " + output).isZero();
+		return keyStore;
+	}
+
+	/** A POST on the management port, which speaks TLS when the service's port does (Boot's rule). */
+	private HttpLoad.Response post(String path) throws IOException {
+		return HttpLoad.request(managementAddress(), tls(), "POST", path);
+	}
+
 	private String status() throws IOException {
-		return HttpLoad.get(managementAddress(), "/actuator/tableflip").body();
+		return HttpLoad.get(managementAddress(), tls(), "/actuator/tableflip").body();
 	}
 
 	private InetSocketAddress address() {
