@@ -3,12 +3,20 @@ package dev.tableflip.sample;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 import dev.tableflip.testsupport.ApplicationProcesses;
 import dev.tableflip.testsupport.HttpLoad;
@@ -139,12 +147,31 @@ class SampleUpgradeIT {
 
 	@Test
 	@Order(3)
-	void upgradeBySignalAndNothingFailedOverTheWholeLife() throws Exception {
-		// The next version has a short upgrade timeout: the next test needs one.
+	void upgradeBySignalEndsEventStreamsCleanlyAndTheyResumeInTheNewProcess() throws Exception {
+		long old = this.current;
+		EventStream stream = new EventStream(this.port, 0);
+		stream.awaitEvents(5);
+		// The next version has a short upgrade timeout: the last test needs one.
 		Files.writeString(this.config, "sample.greeting=v2\ntableflip.upgrade-timeout=6s\n");
-		ApplicationProcesses.signal("HUP", this.current);
+		ApplicationProcesses.signal("HUP", old);
+		stream.awaitEnd();
+		assertThat(stream.failure).as("the stream ended cleanly, not cut").isNull();
+		assertThat(stream.oldProcessAliveAtTheEnd).as("ended by the drain, before the old process exited").isTrue();
+		assertThat(stream.data).allMatch((data) -> data.endsWith(" from " + old));
 		awaitNewProcessServingAlone();
 
+		EventStream resumed = new EventStream(this.port, stream.lastId);
+		resumed.awaitEvents(3);
+		assertThat(resumed.ids.get(0)).as("resumed with Last-Event-ID: no event lost").isEqualTo(stream.lastId + 1);
+		assertThat(resumed.data.get(0)).endsWith(" from " + this.current);
+		resumed.close();
+		System.out.println("sample, event stream: " + stream.ids.size() + " events from " + old + ", resumed at "
+				+ resumed.ids.get(0) + " from " + this.current);
+	}
+
+	@Test
+	@Order(4)
+	void nothingFailedOverTheWholeLife() throws Exception {
 		assertThat(get("/").body()).contains("\"generation\":4");
 		assertThat(this.load.failed()).as(this.load.summary() + "\n" + this.processes.output()).isZero();
 		assertThat(this.load.keepAliveOk()).as(this.load.summary()).isGreaterThan(200);
@@ -153,7 +180,7 @@ class SampleUpgradeIT {
 	}
 
 	@Test
-	@Order(4)
+	@Order(5)
 	void newVersionThatHangsIsKilledAfterTheUpgradeTimeout() throws Exception {
 		long failedBefore = this.load.failed();
 		Files.writeString(this.config, "sample.greeting=v2\nsample.startup-delay=10m\n");
@@ -167,6 +194,87 @@ class SampleUpgradeIT {
 		assertThat(ApplicationProcesses.alive(child)).as("the hanging process was killed").isFalse();
 		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(this.current);
 		assertThat(this.load.failed() - failedBefore).as(this.load.summary()).isZero();
+	}
+
+	/**
+	 * A client of {@code GET /events} that reads on a thread of its own, as an
+	 * {@code EventSource} would: the ids and data of the events, and how the stream ended.
+	 */
+	private static final class EventStream {
+
+		final List<Long> ids = new CopyOnWriteArrayList<>();
+
+		final List<String> data = new CopyOnWriteArrayList<>();
+
+		volatile long lastId;
+
+		volatile Throwable failure;
+
+		volatile boolean oldProcessAliveAtTheEnd;
+
+		private final CountDownLatch ended = new CountDownLatch(1);
+
+		private final Thread reader;
+
+		EventStream(int port, long lastEventId) {
+			HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/events"))
+				.header("Accept", "text/event-stream");
+			if (lastEventId > 0) {
+				request.header("Last-Event-ID", Long.toString(lastEventId));
+			}
+			this.reader = new Thread(() -> read(request.build()), "event-stream");
+			this.reader.setDaemon(true);
+			this.reader.start();
+		}
+
+		private void read(HttpRequest request) {
+			try {
+				HttpResponse<Stream<String>> response = HttpClient.newBuilder()
+					.version(HttpClient.Version.HTTP_1_1)
+					.build()
+					.send(request, HttpResponse.BodyHandlers.ofLines());
+				try (Stream<String> lines = response.body()) {
+					lines.forEach((line) -> {
+						if (line.startsWith("id:")) {
+							this.lastId = Long.parseLong(line.substring(3).trim());
+							this.ids.add(this.lastId);
+						}
+						else if (line.startsWith("data:")) {
+							this.data.add(line.substring(5).trim());
+						}
+					});
+				}
+				if (!this.data.isEmpty()) { // "tick n from <pid>": was the process that sent it still there?
+					String last = this.data.get(this.data.size() - 1);
+					this.oldProcessAliveAtTheEnd = ApplicationProcesses.alive(
+							Long.parseLong(last.substring(last.lastIndexOf(' ') + 1)));
+				}
+			}
+			catch (Exception | Error ex) {
+				this.failure = ex;
+			}
+			finally {
+				this.ended.countDown();
+			}
+		}
+
+		void awaitEvents(int count) throws InterruptedException {
+			long deadline = System.nanoTime() + WAIT.toNanos();
+			while (this.ids.size() < count && this.failure == null) {
+				assertThat(System.nanoTime()).as("%d events within %s", count, WAIT).isLessThan(deadline);
+				Thread.sleep(20);
+			}
+			assertThat(this.failure).isNull();
+		}
+
+		void awaitEnd() throws InterruptedException {
+			assertThat(this.ended.await(WAIT.toSeconds(), TimeUnit.SECONDS)).as("the event stream ended").isTrue();
+		}
+
+		void close() {
+			this.reader.interrupt();
+		}
+
 	}
 
 	/** Waits until a new process serves, the old one is gone and the PID file names the new one. */

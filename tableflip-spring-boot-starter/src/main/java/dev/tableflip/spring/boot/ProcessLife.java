@@ -28,7 +28,8 @@ import org.springframework.context.ConfigurableApplicationContext;
  * The life of this process on the Spring side, from the application's start to its exit: the
  * starter's one state machine. It alone writes the state, runs the takeover's steps, drives
  * the {@link Intake} and {@link KeepAlive}, calls the {@link DrainParticipant drain
- * participants}, and owns the threads and {@link System#exit}. {@link TableflipUpgrader} is
+ * participants} and the application's {@link DrainListener}s, and owns the threads and
+ * {@link System#exit}. {@link TableflipUpgrader} is
  * its view for the endpoint, health and metrics. Every move follows this table, checked
  * against the state it leaves, whichever thread makes it:
  *
@@ -445,6 +446,7 @@ public final class ProcessLife {
 		try {
 			logger.info("Draining process " + pid() + ": no new connections, keep-alive ends");
 			stopAccepting();
+			tellDrainListeners(application, application.exitTimeout().minusNanos(System.nanoTime() - started));
 			logger.info("Process " + pid() + " stopped accepting; graceful shutdown in "
 					+ application.drainGrace().toMillis() + " ms");
 			Thread.sleep(application.drainGrace().toMillis());
@@ -460,6 +462,18 @@ public final class ProcessLife {
 			logger.error("Draining failed; exiting anyway", ex);
 		}
 		System.exit(exitCode);
+	}
+
+	/** Long-lived work ends now, while the servers still run: its clients reconnect to the new process. */
+	private void tellDrainListeners(Application application, Duration timeLeft) {
+		application.context().getBeanProvider(DrainListener.class).orderedStream().forEach((listener) -> {
+			try {
+				listener.draining(timeLeft);
+			}
+			catch (RuntimeException ex) {
+				logger.error("Drain listener " + listener + " failed; draining on", ex);
+			}
+		});
 	}
 
 	private void enforceDeadline(Duration exitTimeout) {
