@@ -13,8 +13,11 @@ import java.time.Duration;
  * WebSocket session with 1001 (going away).
  *
  * <p>Called once, on the drain's thread, in {@link org.springframework.core.annotation.Order
- * order}; it should return quickly (end the streams, or start ending them on threads of its
- * own). An exception is logged and the drain goes on. Not called on a plain stop.
+ * order}. The drain waits for each listener to return before its grace period and the
+ * graceful shutdown, so a listener may take its time, for example to spread the closes of many
+ * sessions over a window rather than send every client back at once; it must return well
+ * within {@code timeLeft}, after which the process halts whatever runs. An exception is logged
+ * and the drain goes on. Not called on a plain stop.
  */
 @FunctionalInterface
 public interface DrainListener {
