@@ -133,9 +133,14 @@ public final class HttpLoad implements AutoCloseable {
 
 	/** The pid in a response of the test application. */
 	public static long pidOf(Response response) {
-		Matcher matcher = PID.matcher(response.body());
+		return pidOf(response.body());
+	}
+
+	/** The pid in the body of a response of the test application. */
+	static long pidOf(String body) {
+		Matcher matcher = PID.matcher(body);
 		if (!matcher.find()) {
-			throw new IllegalStateException("no pid in " + response);
+			throw new IllegalStateException("no pid in " + body);
 		}
 		return Long.parseLong(matcher.group(1));
 	}

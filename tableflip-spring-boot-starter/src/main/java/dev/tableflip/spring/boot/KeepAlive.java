@@ -44,6 +44,11 @@ public final class KeepAlive {
 		return now >= deadline;
 	}
 
+	/** Whether connections are ending: during the overlap's ramp or the drain. */
+	public boolean handingOver() {
+		return this.ramping || this.ending;
+	}
+
 	/** From now on, connections end one after another, all of them within {@code over}. */
 	void rampDown(Duration over) {
 		this.deadlines.clear();

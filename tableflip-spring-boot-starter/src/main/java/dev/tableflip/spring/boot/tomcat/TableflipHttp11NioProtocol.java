@@ -1,14 +1,16 @@
 package dev.tableflip.spring.boot.tomcat;
 
-import java.nio.channels.ServerSocketChannel;
-
 import java.io.IOException;
+import java.nio.channels.ServerSocketChannel;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 
 import dev.tableflip.spring.boot.Intake;
 import dev.tableflip.spring.boot.KeepAlive;
 import org.apache.coyote.Processor;
 import org.apache.coyote.http11.Http11NioProtocol;
 import org.apache.coyote.http11.Http11Processor;
+import org.apache.coyote.http11.upgrade.UpgradeProcessorInternal;
 import org.apache.tomcat.util.net.AbstractEndpoint.Handler.SocketState;
 import org.apache.tomcat.util.net.SocketWrapperBase;
 import org.jspecify.annotations.Nullable;
@@ -17,6 +19,12 @@ import org.jspecify.annotations.Nullable;
  * Tomcat's HTTP/1.1 NIO protocol (HTTP/2 and TLS included, configured as usual) on a
  * listener that tableflip hands it. Installed with
  * {@code TomcatWebServerFactory#setProtocol(String)}.
+ *
+ * <p>An HTTP/1.1 connection ends at its moment (see {@link KeepAlive}) with a response that says
+ * {@code Connection: close}. An HTTP/2 connection has no such response: at its moment it is
+ * paused the way Tomcat pauses every connection when the connector pauses, one connection at a
+ * time: a {@code GOAWAY} that lets the streams in flight finish, and the client opens its next
+ * connection, which the new process accepts.
  */
 public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 
@@ -24,6 +32,8 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 	private static final ThreadLocal<SocketWrapperBase<?>> connection = new ThreadLocal<>();
 
 	private volatile @Nullable KeepAlive keepAlive;
+
+	private @Nullable ScheduledFuture<?> goingAway;
 
 	public TableflipHttp11NioProtocol() {
 		super(new AdoptingNioEndpoint());
@@ -36,6 +46,35 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 	public void adopt(ServerSocketChannel listener, Intake intake, KeepAlive keepAlive) {
 		((AdoptingNioEndpoint) getEndpoint()).adopt(listener, intake);
 		this.keepAlive = keepAlive;
+	}
+
+	@Override
+	public void start() throws Exception {
+		super.start();
+		this.goingAway = getUtilityExecutor().scheduleWithFixedDelay(this::goAwayWhereDue, 100, 100,
+				TimeUnit.MILLISECONDS);
+	}
+
+	@Override
+	public void stop() throws Exception {
+		if (this.goingAway != null) {
+			this.goingAway.cancel(false);
+		}
+		super.stop();
+	}
+
+	/** Sends GOAWAY on each HTTP/2 connection whose moment came (a WebSocket's pause does nothing). */
+	private void goAwayWhereDue() {
+		KeepAlive keepAlive = this.keepAlive;
+		if (keepAlive == null || !keepAlive.handingOver()) {
+			return;
+		}
+		for (SocketWrapperBase<?> connection : getEndpoint().getConnections()) {
+			if (connection.getCurrentProcessor() instanceof UpgradeProcessorInternal multiplexed
+					&& keepAlive.endsConnection(connection)) {
+				multiplexed.pause();
+			}
+		}
 	}
 
 	/** Tomcat asks for each request: 1 ends the connection with this response. */

@@ -30,6 +30,11 @@ class JettyUpgradeTest extends UpgradeUnderLoadTests {
 	}
 
 	@Override
+	boolean http2() {
+		return true;
+	}
+
+	@Override
 	List<String> tlsProperties(Path keyStore) {
 		return List.of("server.ssl.key-store=file:" + keyStore, "server.ssl.key-store-password=secret",
 				"server.ssl.key-store-type=PKCS12");

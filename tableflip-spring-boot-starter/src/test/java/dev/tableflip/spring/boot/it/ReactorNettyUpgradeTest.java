@@ -25,6 +25,11 @@ class ReactorNettyUpgradeTest extends UpgradeUnderLoadTests {
 	}
 
 	@Override
+	boolean http2() {
+		return true;
+	}
+
+	@Override
 	@Test
 	@Disabled(SERVER_INDEPENDENT)
 	void newVersionThatFailsDuringRefreshLeavesTheOldOneServing() {

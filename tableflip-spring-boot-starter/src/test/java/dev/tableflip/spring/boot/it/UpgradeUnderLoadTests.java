@@ -5,6 +5,8 @@ import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -14,6 +16,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import dev.tableflip.testsupport.ApplicationProcesses;
+import dev.tableflip.testsupport.Http2Load;
 import dev.tableflip.testsupport.HttpLoad;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -63,6 +66,9 @@ abstract class UpgradeUnderLoadTests {
 
 	private HttpLoad load;
 
+	/** The HTTP/2 load beside it, when the service speaks HTTP/2. */
+	private Http2Load http2Load;
+
 	/** The process that serves now. */
 	private long current;
 
@@ -79,6 +85,14 @@ abstract class UpgradeUnderLoadTests {
 	/** Whether the service speaks HTTPS on its port. */
 	boolean tls() {
 		return true;
+	}
+
+	/**
+	 * Whether the service speaks HTTP/2 too ({@code server.http2.enabled}; {@code h2} by ALPN
+	 * over TLS), under an HTTP/2 load beside the HTTP/1.1 one.
+	 */
+	boolean http2() {
+		return false;
 	}
 
 	/** The configuration that makes a version serve TLS with the certificate in {@code keyStore} (PKCS12). */
@@ -114,6 +128,9 @@ abstract class UpgradeUnderLoadTests {
 		arguments.add("--spring.config.additional-location=optional:file:" + this.directory.resolve("next.properties"));
 		this.current = this.processes.start(this.port, command(arguments), null);
 		this.load = new HttpLoad(address(), tls(), "/", 4, 2);
+		if (http2()) {
+			this.http2Load = new Http2Load(address(), tls(), "/", 4, 2);
+		}
 		Thread.sleep(500);
 	}
 
@@ -123,9 +140,12 @@ abstract class UpgradeUnderLoadTests {
 		try {
 			if (this.load != null) {
 				this.load.close();
+				if (this.http2Load != null) {
+					this.http2Load.close();
+				}
 				System.out.println(getClass().getSimpleName() + ", " + this.succeeded + " upgrades and " + this.failed
-						+ " failed upgrades under one load: " + this.load.summary());
-				assertThat(this.load.failed()).as("failed over the whole life: " + this.load.summary() + "\n"
+						+ " failed upgrades under one load: " + summary());
+				assertThat(failedSoFar()).as("failed over the whole life: " + summary() + "\n"
 						+ this.processes.output()).isZero();
 			}
 		}
@@ -154,6 +174,9 @@ abstract class UpgradeUnderLoadTests {
 		if (this.keyStore != null) {
 			lines.addAll(tlsProperties(this.keyStore));
 		}
+		if (http2()) {
+			lines.add("server.http2.enabled=true");
+		}
 		lines.addAll(List.of(more));
 		Files.write(this.directory.resolve("next.properties"), lines);
 	}
@@ -169,7 +192,7 @@ abstract class UpgradeUnderLoadTests {
 	@Order(2)
 	void upgradeOnTheManagementPortWithSlowRequestsInFlightAndAnOverlapOfBothProcesses() throws Exception {
 		long old = this.current;
-		long failedBefore = this.load.failed();
+		long failedBefore = failedSoFar();
 		ExecutorService clients = Executors.newFixedThreadPool(4);
 		try {
 			List<Future<HttpLoad.Response>> slow = new ArrayList<>();
@@ -204,6 +227,15 @@ abstract class UpgradeUnderLoadTests {
 			clients.shutdownNow();
 		}
 		awaitHandedOver(old);
+		if (this.http2Load != null) {
+			// HTTP/2 connections were told to go (GOAWAY) one by one during the overlap, not all at the drain
+			Instant drainStarted = loggedAt("Draining process " + old);
+			assertThat(this.http2Load.firstAnswerFrom(this.current))
+				.as("the first HTTP/2 answer of the new process, before the old one drained at " + drainStarted + ": "
+						+ this.http2Load.summary())
+				.isNotNull()
+				.isBefore(drainStarted);
+		}
 
 		Set<Long> after = new HashSet<>();
 		for (int i = 0; i < 50; i++) {
@@ -260,7 +292,7 @@ abstract class UpgradeUnderLoadTests {
 	@Test
 	@Order(9)
 	void upgradeBySignalToARenewedCertificateAndAReadOnlyEndpointAndTheLineageOfTheWholeLife() throws Exception {
-		long failedBefore = this.load.failed();
+		long failedBefore = failedSoFar();
 		if (tls()) {
 			assertThat(HttpLoad.servedCertificate(address())).isEqualTo("CN=tableflip-1");
 			this.keyStore = keyStore("tableflip-2");
@@ -286,6 +318,11 @@ abstract class UpgradeUnderLoadTests {
 		assertThat(this.load.keepAliveOk()).as(this.load.summary()).isGreaterThan(200);
 		assertThat(this.load.freshOk()).as(this.load.summary()).isGreaterThan(100);
 		assertThat(this.load.pids()).as(this.load.summary()).hasSize(this.succeeded + 1);
+		if (this.http2Load != null) {
+			assertThat(this.http2Load.pids()).as(this.http2Load.summary()).hasSize(this.succeeded + 1);
+			assertThat(this.http2Load.goAways()).as("each HTTP/2 connection was told to go: " + this.http2Load.summary())
+				.isGreaterThanOrEqualTo(this.succeeded);
+		}
 	}
 
 	/** An upgrade to a version that fails in the way {@code fault} names (see {@link UpgradableApplication}). */
@@ -295,7 +332,7 @@ abstract class UpgradeUnderLoadTests {
 
 	/** An upgrade to a version with {@code configuration} that fails, as {@code expected} says. */
 	private void failedUpgrade(List<String> configuration, String... expected) throws Exception {
-		long failedBefore = this.load.failed();
+		long failedBefore = failedSoFar();
 		Set<Long> servedBefore = this.load.pids();
 		nextVersion(configuration.toArray(String[]::new));
 		try {
@@ -339,7 +376,26 @@ abstract class UpgradeUnderLoadTests {
 	}
 
 	private void assertNothingFailedSince(long failedBefore) {
-		assertThat(this.load.failed() - failedBefore).as(this.load.summary() + "\n" + this.processes.output()).isZero();
+		assertThat(failedSoFar() - failedBefore).as(summary() + "\n" + this.processes.output()).isZero();
+	}
+
+	/** When a process logged the line that contains {@code text} (Boot's log lines begin with the time). */
+	private Instant loggedAt(String text) {
+		String output = this.processes.output();
+		return output.lines()
+			.filter((line) -> line.contains(text))
+			.map((line) -> OffsetDateTime.parse(line.substring(0, line.indexOf(' '))).toInstant())
+			.findFirst()
+			.orElseThrow(() -> new AssertionError("no line with '" + text + "' in the " + output));
+	}
+
+	/** Requests failed so far, over HTTP/1.1 and HTTP/2. */
+	private long failedSoFar() {
+		return this.load.failed() + (this.http2Load != null ? this.http2Load.failed() : 0);
+	}
+
+	private String summary() {
+		return this.load.summary() + (this.http2Load != null ? "\n" + this.http2Load.summary() : "");
 	}
 
 	/** A key store (PKCS12, password "secret") with a new self-signed certificate for 127.0.0.1 named {@code name}. */

@@ -1,5 +1,9 @@
 package dev.tableflip.spring.boot.reactor.netty;
 
+import io.netty.channel.Channel;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.AttributeKey;
+import org.jspecify.annotations.Nullable;
 import reactor.core.publisher.Mono;
 import reactor.netty.Connection;
 
@@ -14,8 +18,16 @@ import org.springframework.web.server.WebFilterChain;
  * a growing share of responses during the overlap after an upgrade, for all of them while the
  * old process drains. Keep-alive clients then reconnect, to the new process, instead of
  * sending their next request on a connection that is about to close.
+ *
+ * <p>An HTTP/2 connection has no such header: at its moment it is closed the way Netty closes
+ * an HTTP/2 connection, gracefully: a {@code GOAWAY} that names the last stream it takes, the
+ * streams in flight (this response's too) finish, then the connection closes; the client opens
+ * its next connection, which the new process accepts.
  */
 public class ConnectionCloseWebFilter implements WebFilter {
+
+	/** Set on an HTTP/2 connection once it was told to go. */
+	private static final AttributeKey<Boolean> GONE_AWAY = AttributeKey.valueOf("tableflip.goneAway");
 
 	private final NettyListenerAdoption adoption;
 
@@ -26,7 +38,14 @@ public class ConnectionCloseWebFilter implements WebFilter {
 	@Override
 	public Mono<Void> filter(ServerWebExchange exchange, WebFilterChain chain) {
 		exchange.getResponse().beforeCommit(() -> {
-			if (this.adoption.endsConnection(connection(exchange))) {
+			Channel channel = channel(exchange);
+			if (channel instanceof Http2StreamChannel stream) {
+				Channel connection = stream.parent();
+				if (this.adoption.endsConnection(connection) && connection.attr(GONE_AWAY).setIfAbsent(true) == null) {
+					connection.close();
+				}
+			}
+			else if (this.adoption.endsConnection((channel != null) ? channel : exchange)) {
 				exchange.getResponse().getHeaders().set(HttpHeaders.CONNECTION, "close");
 			}
 			return Mono.empty();
@@ -34,13 +53,13 @@ public class ConnectionCloseWebFilter implements WebFilter {
 		return chain.filter(exchange);
 	}
 
-	/** The Netty channel of the exchange, or the exchange itself if it has none. */
-	private static Object connection(ServerWebExchange exchange) {
+	/** The Netty channel of the exchange (an HTTP/2 stream's own), if it has one. */
+	private static @Nullable Channel channel(ServerWebExchange exchange) {
 		if (exchange.getRequest() instanceof AbstractServerHttpRequest request
 				&& request.getNativeRequest() instanceof Connection connection) {
 			return connection.channel();
 		}
-		return exchange;
+		return null;
 	}
 
 }
