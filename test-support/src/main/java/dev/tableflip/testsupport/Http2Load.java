@@ -102,6 +102,9 @@ public final class Http2Load implements AutoCloseable {
 	/** When each process answered first. */
 	private final Map<Long, Instant> firstAnswers = new ConcurrentHashMap<>();
 
+	/** When each GOAWAY came. */
+	private final List<Instant> goAwayTimes = new CopyOnWriteArrayList<>();
+
 	public Http2Load(InetSocketAddress address, boolean tls, String path, int clients, int streams) {
 		this.address = address;
 		this.path = path;
@@ -292,6 +295,7 @@ public final class Http2Load implements AutoCloseable {
 		public void channelRead(ChannelHandlerContext ctx, Object message) {
 			if (message instanceof Http2GoAwayFrame goAway) {
 				Http2Load.this.goAways.incrementAndGet();
+				Http2Load.this.goAwayTimes.add(Instant.now());
 				this.connection.lastStreamId = Math.min(this.connection.lastStreamId, goAway.lastStreamId());
 				this.connection.goingAway = true;
 				if (goAway.errorCode() != Http2Error.NO_ERROR.code()) {
@@ -445,6 +449,11 @@ public final class Http2Load implements AutoCloseable {
 	/** When the process {@code pid} answered for the first time, if it did. */
 	public Instant firstAnswerFrom(long pid) {
 		return this.firstAnswers.get(pid);
+	}
+
+	/** How many GOAWAY frames came after {@code from} and before {@code to}. */
+	public long goAwaysBetween(Instant from, Instant to) {
+		return this.goAwayTimes.stream().filter((time) -> time.isAfter(from) && time.isBefore(to)).count();
 	}
 
 	/** The processes that answered. */

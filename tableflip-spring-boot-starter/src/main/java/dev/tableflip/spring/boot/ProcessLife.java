@@ -105,6 +105,8 @@ public final class ProcessLife {
 
 	private final KeepAlive keepAlive = new KeepAlive();
 
+	private final InFlightRequests requests = new InFlightRequests();
+
 	private final CompletableFuture<Void> ready = new CompletableFuture<>();
 
 	private final Intake intake;
@@ -177,6 +179,10 @@ public final class ProcessLife {
 
 	KeepAlive keepAlive() {
 		return this.keepAlive;
+	}
+
+	InFlightRequests requests() {
+		return this.requests;
 	}
 
 	Intake intake() {
@@ -484,7 +490,9 @@ public final class ProcessLife {
 			return;
 		}
 		logger.error("Process " + pid() + " did not finish draining within " + exitTimeout
-				+ " (tableflip.exit-timeout); exiting now");
+				+ " (tableflip.exit-timeout); exiting now" + ((this.requests.count() > 0)
+						? ", cutting " + this.requests.count() + " request(s) still running: " + this.requests.describe()
+						: ""));
 		Runtime.getRuntime().halt(1);
 	}
 

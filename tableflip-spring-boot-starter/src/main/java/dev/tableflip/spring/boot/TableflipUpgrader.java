@@ -102,6 +102,11 @@ public class TableflipUpgrader {
 		return this.life.keepAlive();
 	}
 
+	/** The requests the web server runs now, reported by name if the server stops or the process halts under them. */
+	public InFlightRequests requests() {
+		return this.life.requests();
+	}
+
 	/**
 	 * When servers may accept from the listeners: at once in a process started by hand; in a
 	 * process started by an upgrade, not before it is ready, then for a growing part of the

@@ -1,6 +1,7 @@
 package dev.tableflip.spring.boot.autoconfigure;
 
-import java.time.Duration;
+import java.util.List;
+
 
 import dev.tableflip.spring.boot.DrainObserver;
 import dev.tableflip.spring.boot.ProcessLife;
@@ -52,10 +53,12 @@ public class TableflipLifecycle implements ApplicationListener<ApplicationReadyE
 			return;
 		}
 		String signal = this.properties.getUpgradeSignal();
+		// resolved now: they are told after the context closed, when it can no longer give out beans
+		List<DrainObserver> observers = this.observers.orderedStream().toList();
 		this.upgrader.life()
 			.started(new ProcessLife.Application(this.context, this.takeover,
 					signal.equalsIgnoreCase("none") ? null : signal.toUpperCase(), this.properties.getDrainGrace(),
-					this.properties.getExitTimeout(), this::drained));
+					this.properties.getExitTimeout(), (took) -> observers.forEach((observer) -> observer.drained(took))));
 	}
 
 	@Override
@@ -94,10 +97,6 @@ public class TableflipLifecycle implements ApplicationListener<ApplicationReadyE
 	@Override
 	public int getPhase() {
 		return WebServerGracefulShutdownLifecycle.SMART_LIFECYCLE_PHASE + 1;
-	}
-
-	private void drained(Duration took) {
-		this.observers.orderedStream().forEach((observer) -> observer.drained(took));
 	}
 
 }

@@ -26,6 +26,10 @@ import org.springframework.boot.autoconfigure.availability.ApplicationAvailabili
 import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
 import org.springframework.boot.health.autoconfigure.contributor.HealthContributorAutoConfiguration;
 import org.springframework.boot.test.context.FilteredClassLoader;
+import dev.tableflip.spring.boot.web.InFlightRequestsFilter;
+import dev.tableflip.spring.boot.web.InFlightRequestsReport;
+import dev.tableflip.spring.boot.web.InFlightRequestsWebFilter;
+import dev.tableflip.spring.boot.web.autoconfigure.TableflipWebAutoConfiguration;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.boot.test.context.runner.ReactiveWebApplicationContextRunner;
 import org.springframework.boot.test.context.runner.WebApplicationContextRunner;
@@ -40,7 +44,7 @@ class TableflipAutoConfigurationTests {
 	private static final AutoConfigurations TABLEFLIP = AutoConfigurations.of(TableflipAutoConfiguration.class,
 			TableflipTomcatAutoConfiguration.class, TableflipReactorNettyAutoConfiguration.class,
 			TableflipEndpointAutoConfiguration.class, TableflipHealthAutoConfiguration.class,
-			TableflipMetricsAutoConfiguration.class);
+			TableflipMetricsAutoConfiguration.class, TableflipWebAutoConfiguration.class);
 
 	private final ApplicationContextRunner runner = new ApplicationContextRunner().withConfiguration(TABLEFLIP)
 		.withConfiguration(AutoConfigurations.of(ApplicationAvailabilityAutoConfiguration.class));
@@ -171,6 +175,24 @@ class TableflipAutoConfigurationTests {
 		new ReactiveWebApplicationContextRunner().withConfiguration(TABLEFLIP)
 			.withClassLoader(new FilteredClassLoader("reactor.netty"))
 			.run((context) -> assertThat(context).doesNotHaveBean(NettyListenerAdoption.class));
+	}
+
+	@Test
+	void requestsInFlightAreKeptInWebApplicationsOnly() {
+		new WebApplicationContextRunner().withConfiguration(TABLEFLIP)
+			.run((context) -> assertThat(context).hasSingleBean(InFlightRequestsFilter.class)
+				.hasSingleBean(InFlightRequestsReport.class)
+				.doesNotHaveBean(InFlightRequestsWebFilter.class));
+		new ReactiveWebApplicationContextRunner().withConfiguration(TABLEFLIP)
+			.run((context) -> assertThat(context).hasSingleBean(InFlightRequestsWebFilter.class)
+				.hasSingleBean(InFlightRequestsReport.class)
+				.doesNotHaveBean(InFlightRequestsFilter.class));
+		this.runner.run((context) -> assertThat(context).doesNotHaveBean(InFlightRequestsReport.class)
+			.doesNotHaveBean(InFlightRequestsFilter.class)
+			.doesNotHaveBean(InFlightRequestsWebFilter.class));
+		new WebApplicationContextRunner().withConfiguration(TABLEFLIP)
+			.withPropertyValues("tableflip.enabled=false")
+			.run((context) -> assertThat(context).doesNotHaveBean(InFlightRequestsFilter.class));
 	}
 
 	@Test
