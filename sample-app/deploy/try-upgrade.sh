@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts the sample, loads it with keep-alive and fresh connections (curl), upgrades it a few
-# times with SIGHUP, and prints what the clients saw. Usage: try-upgrade.sh [upgrades] [port]
+# Starts the sample, loads it with keep-alive and fresh connections (curl) and long-lived clients
+# (an event stream and WebSocket sessions, LongLivedClients.java), upgrades it a few times with
+# SIGHUP, and prints what the clients saw. Usage: try-upgrade.sh [upgrades] [port]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 jar="$here/target/sample-app.jar"
@@ -35,6 +36,9 @@ fresh() {
 }
 for i in 1 2; do keepalive & echo $! > "$work/k$i.loadpid"; done
 for i in 1 2; do fresh & echo $! > "$work/f$i.loadpid"; done
+# Long-lived clients: a server-sent event stream that resumes with Last-Event-ID, and 5 WebSocket
+# sessions that reopen when they are closed; they print each move to the new process.
+java "$here/deploy/LongLivedClients.java" "$port" 5 "$work/stop" & echo $! > "$work/l.loadpid"
 
 sleep 2
 for n in $(seq 1 "$upgrades"); do

@@ -11,7 +11,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * the old process, during the overlap, each connection is given a moment, spread evenly over
  * what is left of the overlap, after which its next response ends it; so the keep-alive
  * clients move over to the new process a few at a time instead of all at once, whatever their
- * request rate. While the process drains, every response ends its connection.
+ * request rate. While the process drains, every response ends its connection. An HTTP/1.x
+ * connection ends with a response that says {@code Connection: close}; an HTTP/2 connection
+ * is sent a {@code GOAWAY} instead, by each server's own means.
  */
 public final class KeepAlive {
 
