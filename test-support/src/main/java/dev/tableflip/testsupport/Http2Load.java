@@ -99,9 +99,6 @@ public final class Http2Load implements AutoCloseable {
 	/** Answered requests per process, by the pid in the answers. */
 	private final Map<Long, AtomicLong> answeredBy = new ConcurrentHashMap<>();
 
-	/** When each process answered first. */
-	private final Map<Long, Instant> firstAnswers = new ConcurrentHashMap<>();
-
 	/** When each GOAWAY came. */
 	private final List<Instant> goAwayTimes = new CopyOnWriteArrayList<>();
 
@@ -391,10 +388,8 @@ public final class Http2Load implements AutoCloseable {
 			end();
 			if (this.status / 100 == 2) {
 				Http2Load.this.ok.incrementAndGet();
-				long pid = HttpLoad.pidOf(this.body.toString());
-				if (Http2Load.this.answeredBy.computeIfAbsent(pid, (key) -> new AtomicLong()).incrementAndGet() == 1) {
-					Http2Load.this.firstAnswers.put(pid, Instant.now());
-				}
+				Http2Load.this.answeredBy.computeIfAbsent(HttpLoad.pidOf(this.body.toString()), (pid) -> new AtomicLong())
+					.incrementAndGet();
 			}
 			else {
 				fail("HTTP " + this.status);
@@ -444,11 +439,6 @@ public final class Http2Load implements AutoCloseable {
 	/** GOAWAY frames received. */
 	public long goAways() {
 		return this.goAways.get();
-	}
-
-	/** When the process {@code pid} answered for the first time, if it did. */
-	public Instant firstAnswerFrom(long pid) {
-		return this.firstAnswers.get(pid);
 	}
 
 	/** How many GOAWAY frames came after {@code from} and before {@code to}. */
