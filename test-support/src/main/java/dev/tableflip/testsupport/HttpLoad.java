@@ -243,6 +243,11 @@ public final class HttpLoad implements AutoCloseable {
 		}
 	}
 
+	/** The TLS context of the test clients: it takes any certificate. */
+	static SSLContext trustingAnyCertificate() {
+		return TrustingAnyCertificate.CONTEXT;
+	}
+
 	/** The client's TLS context: it takes any certificate, as a test client that checks the served one itself. */
 	private static final class TrustingAnyCertificate implements X509TrustManager {
 

@@ -1,11 +1,14 @@
 package dev.tableflip.spring.boot;
 
+import java.util.List;
+
 /**
  * A server that takes part in the old process's drain after an upgrade. From the drain's
  * start every response ends its connection ({@link TableflipUpgrader#keepAlive()}); the drain
  * then calls {@link #stopAccepting()} on every participant, closes the registry's copy of every
- * listener, waits a grace period, and only then closes the application context (Spring's
- * graceful shutdown, which must still see the server running).
+ * listener, closes the WebSocket sessions of every participant one after another
+ * ({@link #openWebSockets()}), waits a grace period, and only then closes the application
+ * context (Spring's graceful shutdown, which must still see the server running).
  */
 public interface DrainParticipant {
 
@@ -15,6 +18,16 @@ public interface DrainParticipant {
 	 * must stay up: its graceful shutdown finishes the requests in flight.
 	 */
 	default void stopAccepting() {
+	}
+
+	/**
+	 * The WebSocket sessions this server holds now, each as the action that closes it with a
+	 * close frame, 1001 (going away). Asked once, after every server stopped accepting; the
+	 * drain runs the closes one after another over {@code tableflip.websocket-close-window}, so
+	 * that the clients reconnect to the new process in a trickle. A close must not block.
+	 */
+	default List<Runnable> openWebSockets() {
+		return List.of();
 	}
 
 }

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 
@@ -94,11 +95,14 @@ public final class ProcessLife {
 	 * @param upgradeSignal the signal that upgrades ({@code HUP}), or {@code null} for none
 	 * @param drainGrace how long idle keep-alive clients get between the end of accepting and
 	 * the graceful shutdown
+	 * @param webSocketCloseWindow over how long the drain closes the WebSocket sessions, one
+	 * after another
 	 * @param exitTimeout the hard deadline of a drain
 	 * @param drained told how long the drain took
 	 */
 	public record Application(ConfigurableApplicationContext context, Takeover takeover,
-			@Nullable String upgradeSignal, Duration drainGrace, Duration exitTimeout, Consumer<Duration> drained) {
+			@Nullable String upgradeSignal, Duration drainGrace, Duration webSocketCloseWindow, Duration exitTimeout,
+			Consumer<Duration> drained) {
 	}
 
 	private final Upgrader upgrader;
@@ -442,9 +446,11 @@ public final class ProcessLife {
 	/**
 	 * Leaves after a successful upgrade losing no request: keep-alive ends on every response,
 	 * this process's copy of each listener is closed while its servers still run (nothing
-	 * accepted is dropped, the new process accepts everything after), a grace period lets idle
-	 * keep-alive clients send their next request and be told to reconnect, and only then
-	 * Spring's graceful shutdown finishes the requests in flight.
+	 * accepted is dropped, the new process accepts everything after), WebSocket sessions are
+	 * closed one after another and the application's long-lived work is ended
+	 * ({@link DrainListener}), a grace period lets idle keep-alive clients send their next
+	 * request and be told to reconnect, and only then Spring's graceful shutdown finishes the
+	 * requests in flight.
 	 */
 	private void drain(Application application) {
 		long started = System.nanoTime();
@@ -452,6 +458,8 @@ public final class ProcessLife {
 		try {
 			logger.info("Draining process " + pid() + ": no new connections, keep-alive ends");
 			stopAccepting();
+			closeWebSockets(application.webSocketCloseWindow(),
+					application.exitTimeout().minusNanos(System.nanoTime() - started));
 			tellDrainListeners(application, application.exitTimeout().minusNanos(System.nanoTime() - started));
 			logger.info("Process " + pid() + " stopped accepting; graceful shutdown in "
 					+ application.drainGrace().toMillis() + " ms");
@@ -468,6 +476,34 @@ public final class ProcessLife {
 			logger.error("Draining failed; exiting anyway", ex);
 		}
 		System.exit(exitCode);
+	}
+
+	/**
+	 * Every WebSocket session the servers hold is closed with 1001 (going away), one after
+	 * another over the window (never more than a quarter of the time left before the exit
+	 * deadline), so that the clients reconnect to the new process in a trickle, not in one
+	 * stampede; the servers would close them all at once when they stop.
+	 */
+	private void closeWebSockets(Duration window, Duration timeLeft) throws InterruptedException {
+		List<Runnable> sessions = this.drainParticipants.stream()
+			.flatMap((participant) -> participant.openWebSockets().stream())
+			.toList();
+		if (sessions.isEmpty()) {
+			return;
+		}
+		Duration spread = (window.compareTo(timeLeft.dividedBy(4)) < 0) ? window : timeLeft.dividedBy(4);
+		logger.info("Closing " + sessions.size() + " WebSocket session(s) with 1001 (going away) over "
+				+ spread.toMillis() + " ms (tableflip.websocket-close-window)");
+		long pause = spread.toNanos() / sessions.size();
+		for (Runnable close : sessions) {
+			try {
+				close.run();
+			}
+			catch (RuntimeException ex) {
+				logger.warn("Cannot close a WebSocket session; the server closes it when it stops: " + ex);
+			}
+			TimeUnit.NANOSECONDS.sleep(pause);
+		}
 	}
 
 	/** Long-lived work ends now, while the servers still run: its clients reconnect to the new process. */

@@ -124,6 +124,11 @@ public final class TableflipAutoConfiguration {
 					"must be zero or positive and shorter than tableflip.exit-timeout ("
 							+ properties.getExitTimeout() + ")");
 		}
+		Duration webSocketWindow = properties.getWebsocketCloseWindow();
+		if (webSocketWindow == null || webSocketWindow.isNegative()) {
+			throw new InvalidConfigurationPropertyValueException("tableflip.websocket-close-window", webSocketWindow,
+					"must be zero (all sessions closed at once) or positive");
+		}
 		String signal = properties.getUpgradeSignal();
 		if (signal == null || (!signal.equalsIgnoreCase("none") && !UpgradeSignal.exists(signal.toUpperCase()))) {
 			throw new InvalidConfigurationPropertyValueException("tableflip.upgrade-signal", signal,

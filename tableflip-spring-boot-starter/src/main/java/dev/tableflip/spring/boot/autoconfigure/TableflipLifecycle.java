@@ -58,7 +58,8 @@ public class TableflipLifecycle implements ApplicationListener<ApplicationReadyE
 		this.upgrader.life()
 			.started(new ProcessLife.Application(this.context, this.takeover,
 					signal.equalsIgnoreCase("none") ? null : signal.toUpperCase(), this.properties.getDrainGrace(),
-					this.properties.getExitTimeout(), (took) -> observers.forEach((observer) -> observer.drained(took))));
+					this.properties.getWebsocketCloseWindow(), this.properties.getExitTimeout(),
+					(took) -> observers.forEach((observer) -> observer.drained(took))));
 	}
 
 	@Override

@@ -45,6 +45,13 @@ public class TableflipProperties {
 	private Duration drainGrace = Duration.ofSeconds(1);
 
 	/**
+	 * Over how long the old process closes its WebSocket sessions when it drains, one after
+	 * another, each with 1001 (going away), so that clients reconnect to the new process in a
+	 * trickle; never more than a quarter of the time left before tableflip.exit-timeout.
+	 */
+	private Duration websocketCloseWindow = Duration.ofSeconds(2);
+
+	/**
 	 * Signal that triggers an upgrade, as named by 'kill -l' ("HUP", "USR2"), or "none".
 	 */
 	private String upgradeSignal = "HUP";
@@ -91,6 +98,14 @@ public class TableflipProperties {
 
 	public void setExitTimeout(Duration exitTimeout) {
 		this.exitTimeout = exitTimeout;
+	}
+
+	public Duration getWebsocketCloseWindow() {
+		return this.websocketCloseWindow;
+	}
+
+	public void setWebsocketCloseWindow(Duration websocketCloseWindow) {
+		this.websocketCloseWindow = websocketCloseWindow;
 	}
 
 	public Duration getDrainGrace() {

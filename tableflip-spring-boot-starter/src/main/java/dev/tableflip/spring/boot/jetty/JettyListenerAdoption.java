@@ -17,10 +17,15 @@ import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.NetworkConnectionLimit;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.websocket.api.Callback;
+import org.eclipse.jetty.websocket.api.Session;
+import org.eclipse.jetty.websocket.api.StatusCode;
+import org.eclipse.jetty.websocket.api.WebSocketContainer;
 
 import org.springframework.boot.jetty.JettyWebServerFactory;
 import org.springframework.boot.web.server.WebServerFactoryCustomizer;
 import org.springframework.core.Ordered;
+import org.springframework.util.ClassUtils;
 
 /**
  * Makes Jetty (servlet or reactive) accept from the listener tableflip gives it: the
@@ -28,7 +33,8 @@ import org.springframework.core.Ordered;
  * one with the same settings and connection factories that accepts from that listener. Its
  * responses say {@code Connection: close} when tableflip's
  * {@link dev.tableflip.spring.boot.KeepAlive} says so, and it takes part in the drain: the
- * connector stops accepting.
+ * connector stops accepting, and the WebSocket sessions of Jetty's containers (Spring
+ * WebSocket's, and any endpoint of Jetty's own API) are closed one after another.
  */
 public class JettyListenerAdoption
 		implements WebServerFactoryCustomizer<JettyWebServerFactory>, DrainParticipant, Ordered {
@@ -38,6 +44,8 @@ public class JettyListenerAdoption
 	private final TableflipUpgrader upgrader;
 
 	private final List<ServerConnector> connectors = new CopyOnWriteArrayList<>();
+
+	private final List<Server> servers = new CopyOnWriteArrayList<>();
 
 	public JettyListenerAdoption(TableflipUpgrader upgrader) {
 		this.upgrader = upgrader;
@@ -80,6 +88,7 @@ public class JettyListenerAdoption
 		server.setConnectors(connectors.toArray(Connector[]::new));
 		limitConnectionsOf(server, adopting);
 		this.connectors.add(adopting);
+		this.servers.add(server);
 		if (connectors.size() > 1) {
 			logger.warn("tableflip hands over the listener on port " + port + " only; the " + (connectors.size() - 1)
 					+ " other Jetty connector(s) bind their own ports and refuse connections during upgrades");
@@ -118,8 +127,33 @@ public class JettyListenerAdoption
 	}
 
 	@Override
+	public List<Runnable> openWebSockets() {
+		if (!ClassUtils.isPresent("org.eclipse.jetty.websocket.api.WebSocketContainer",
+				JettyListenerAdoption.class.getClassLoader())) {
+			return List.of(); // the application has no WebSocket
+		}
+		return this.servers.stream().flatMap((server) -> WebSockets.closes(server).stream()).toList();
+	}
+
+	@Override
 	public int getOrder() {
 		return Ordered.LOWEST_PRECEDENCE; // after Boot's customizers have set the port, address and acceptors
+	}
+
+	/** Kept apart: Jetty's WebSocket classes are there only when the application has WebSockets. */
+	private static final class WebSockets {
+
+		/** The sessions of every WebSocket container in the server, each closed with 1001 (going away). */
+		static List<Runnable> closes(Server server) {
+			List<Runnable> closes = new ArrayList<>();
+			for (WebSocketContainer container : server.getContainedBeans(WebSocketContainer.class)) {
+				for (Session session : container.getOpenSessions()) {
+					closes.add(() -> session.close(StatusCode.SHUTDOWN, "going away", Callback.NOOP));
+				}
+			}
+			return closes;
+		}
+
 	}
 
 }

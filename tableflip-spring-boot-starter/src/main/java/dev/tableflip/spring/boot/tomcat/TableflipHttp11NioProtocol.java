@@ -2,6 +2,8 @@ package dev.tableflip.spring.boot.tomcat;
 
 import java.io.IOException;
 import java.nio.channels.ServerSocketChannel;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -12,6 +14,8 @@ import org.apache.coyote.http11.Http11NioProtocol;
 import org.apache.coyote.http11.Http11Processor;
 import org.apache.coyote.http11.upgrade.UpgradeProcessorInternal;
 import org.apache.tomcat.util.net.AbstractEndpoint.Handler.SocketState;
+import org.apache.tomcat.util.net.NioChannel;
+import org.apache.tomcat.util.net.SocketEvent;
 import org.apache.tomcat.util.net.SocketWrapperBase;
 import org.jspecify.annotations.Nullable;
 
@@ -24,9 +28,13 @@ import org.jspecify.annotations.Nullable;
  * {@code Connection: close}. An HTTP/2 connection has no such response: at its moment it is
  * paused the way Tomcat pauses every connection when the connector pauses, one connection at a
  * time: a {@code GOAWAY} that lets the streams in flight finish, and the client opens its next
- * connection, which the new process accepts.
+ * connection, which the new process accepts. A WebSocket connection is closed at the drain,
+ * the way Tomcat closes it when it stops: a close frame with 1001 (going away).
  */
 public class TableflipHttp11NioProtocol extends Http11NioProtocol {
+
+	/** Tomcat's WebSocket upgrade handler (in {@code tomcat-embed-websocket}, there when the application has WebSockets). */
+	private static final String WEBSOCKET = "org.apache.tomcat.websocket.server.WsHttpUpgradeHandler";
 
 	/** The connection the current thread serves, for the keep-alive decision. */
 	private static final ThreadLocal<SocketWrapperBase<?>> connection = new ThreadLocal<>();
@@ -75,6 +83,23 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 				multiplexed.pause();
 			}
 		}
+	}
+
+	/**
+	 * Each WebSocket connection, as the action that closes it the way Tomcat's poller does when
+	 * it stops (the {@code STOP} event, dispatched under the connection's lock): a close frame,
+	 * 1001 (going away). A connection busy on a thread at this instant is not listed; Tomcat
+	 * closes it the same way when the web application stops.
+	 */
+	public List<Runnable> openWebSockets() {
+		List<Runnable> closes = new ArrayList<>();
+		for (SocketWrapperBase<NioChannel> connection : getEndpoint().getConnections()) {
+			if (connection.getCurrentProcessor() instanceof UpgradeProcessorInternal upgraded
+					&& upgraded.getUpgradeToken().getHttpUpgradeHandler().getClass().getName().equals(WEBSOCKET)) {
+				closes.add(() -> getEndpoint().processSocket(connection, SocketEvent.STOP, true));
+			}
+		}
+		return closes;
 	}
 
 	/** Tomcat asks for each request: 1 ends the connection with this response. */

@@ -2,7 +2,10 @@ package dev.tableflip.spring.boot.tomcat;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 
+import dev.tableflip.spring.boot.DrainParticipant;
 import dev.tableflip.spring.boot.TableflipUpgrader;
 import org.apache.commons.logging.Log;
 import org.apache.commons.logging.LogFactory;
@@ -14,16 +17,21 @@ import org.springframework.core.Ordered;
 /**
  * Makes Tomcat accept from the listener tableflip gives it, and keep connections alive only
  * while tableflip's {@link dev.tableflip.spring.boot.KeepAlive} says so. It stops accepting
- * when the drain closes the registry's copy of the listener.
+ * when the drain closes the registry's copy of the listener, and gives the drain its WebSocket
+ * connections to close.
  */
-public class TomcatListenerAdoption implements WebServerFactoryCustomizer<TomcatWebServerFactory>, Ordered {
+public class TomcatListenerAdoption
+		implements WebServerFactoryCustomizer<TomcatWebServerFactory>, DrainParticipant, Ordered {
 
 	private static final Log logger = LogFactory.getLog(TomcatListenerAdoption.class);
 
 	private final TableflipUpgrader upgrader;
 
+	private final List<TableflipHttp11NioProtocol> protocols = new CopyOnWriteArrayList<>();
+
 	public TomcatListenerAdoption(TableflipUpgrader upgrader) {
 		this.upgrader = upgrader;
+		upgrader.participate(this);
 	}
 
 	@Override
@@ -39,6 +47,7 @@ public class TomcatListenerAdoption implements WebServerFactoryCustomizer<Tomcat
 		factory.addProtocolHandlerCustomizers((handler) -> {
 			if (handler instanceof TableflipHttp11NioProtocol adopting && !adopting.hasListener()) {
 				adopting.adopt(listener(factory), this.upgrader.intake(), this.upgrader.keepAlive());
+				this.protocols.add(adopting);
 			}
 		});
 		if (!factory.getAdditionalConnectors().isEmpty()) {
@@ -55,6 +64,11 @@ public class TomcatListenerAdoption implements WebServerFactoryCustomizer<Tomcat
 		catch (IOException ex) {
 			throw new UncheckedIOException(ex);
 		}
+	}
+
+	@Override
+	public List<Runnable> openWebSockets() {
+		return this.protocols.stream().flatMap((protocol) -> protocol.openWebSockets().stream()).toList();
 	}
 
 	@Override

@@ -153,6 +153,12 @@ class TableflipAutoConfigurationTests {
 				.getFailure()
 				.rootCause()
 				.hasMessageContaining("tableflip.drain-grace"));
+		this.runner.withPropertyValues("tableflip.websocket-close-window=-1s")
+			.run((context) -> assertThat(context).hasFailed()
+				.getFailure()
+				.rootCause()
+				.hasMessageContaining("tableflip.websocket-close-window")
+				.hasMessageContaining("must be zero"));
 		this.runner.withPropertyValues("tableflip.exit-timeout=soon")
 			.run((context) -> assertThat(context).hasFailed()
 				.getFailure()

@@ -10,6 +10,7 @@ import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -19,6 +20,7 @@ import java.util.concurrent.Future;
 import dev.tableflip.testsupport.ApplicationProcesses;
 import dev.tableflip.testsupport.Http2Load;
 import dev.tableflip.testsupport.HttpLoad;
+import dev.tableflip.testsupport.WebSocketClients;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -54,6 +56,9 @@ abstract class UpgradeUnderLoadTests {
 	/** Shorter than the default, so that the life fits in CI's time; long enough to see both processes. */
 	private static final Duration OVERLAP = Duration.ofSeconds(3);
 
+	/** How many WebSocket sessions the life holds. */
+	private static final int WEBSOCKETS = 5;
+
 	/** Where the service lives: its configuration, PID file, records and output. */
 	private Path directory;
 
@@ -69,6 +74,9 @@ abstract class UpgradeUnderLoadTests {
 
 	/** The HTTP/2 load beside it, when the service speaks HTTP/2. */
 	private Http2Load http2Load;
+
+	/** WebSocket sessions held over the whole life, each reopened when the server closes it. */
+	private WebSocketClients webSockets;
 
 	/** The process that serves now. */
 	private long current;
@@ -132,6 +140,7 @@ abstract class UpgradeUnderLoadTests {
 		if (http2()) {
 			this.http2Load = new Http2Load(address(), tls(), "/", 4, 2);
 		}
+		this.webSockets = new WebSocketClients(address(), tls(), "/echo", WEBSOCKETS);
 		Thread.sleep(500);
 	}
 
@@ -144,10 +153,12 @@ abstract class UpgradeUnderLoadTests {
 				if (this.http2Load != null) {
 					this.http2Load.close();
 				}
+				this.webSockets.close();
 				System.out.println(getClass().getSimpleName() + ", " + this.succeeded + " upgrades and " + this.failed
 						+ " failed upgrades under one load: " + summary());
 				assertThat(failedSoFar()).as("failed over the whole life: " + summary() + "\n"
 						+ this.processes.output()).isZero();
+				assertThat(this.webSockets.cuts()).as(this.webSockets.summary()).isEmpty();
 			}
 		}
 		finally {
@@ -165,6 +176,8 @@ abstract class UpgradeUnderLoadTests {
 				"management.endpoints.web.exposure.include=health,tableflip",
 				"management.endpoint.tableflip.access=unrestricted",
 				"tableflip.takeover.overlap=" + OVERLAP.toMillis() + "ms",
+				// the drain closes the WebSocket sessions one after another over this window
+				"tableflip.websocket-close-window=1s",
 				// every process warms up, and writes how often /warm was called at its shutdown
 				"tableflip.warmup.requests[0].path=/warm", "tableflip.warmup.count=300",
 				"it.record-dir=" + this.records,
@@ -197,6 +210,8 @@ abstract class UpgradeUnderLoadTests {
 		long old = this.current;
 		long failedBefore = failedSoFar();
 		Instant upgradeStarted = Instant.now();
+		assertThat(this.webSockets.pids()).as("WebSocket sessions before the upgrade").containsExactly(old);
+		int webSocketClosesBefore = this.webSockets.closedAt().size();
 		ExecutorService clients = Executors.newFixedThreadPool(4);
 		try {
 			List<Future<HttpLoad.Response>> slow = new ArrayList<>();
@@ -231,9 +246,10 @@ abstract class UpgradeUnderLoadTests {
 			clients.shutdownNow();
 		}
 		awaitHandedOver(old);
+		Instant drainStarted = loggedAt("Draining process " + old);
+		assertWebSocketsMovedOver(webSocketClosesBefore, drainStarted);
 		if (this.http2Load != null) {
 			// HTTP/2 connections were told to go (GOAWAY) one by one during the overlap, not all at the drain
-			Instant drainStarted = loggedAt("Draining process " + old);
 			assertThat(this.http2Load.goAwaysBetween(upgradeStarted, drainStarted))
 				.as("GOAWAY frames received during the overlap, before the old process drained at " + drainStarted
 						+ ": " + this.http2Load.summary())
@@ -296,6 +312,8 @@ abstract class UpgradeUnderLoadTests {
 	@Order(9)
 	void upgradeBySignalToARenewedCertificateAndAReadOnlyEndpointAndTheLineageOfTheWholeLife() throws Exception {
 		long failedBefore = failedSoFar();
+		long old = this.current;
+		int webSocketClosesBefore = this.webSockets.closedAt().size();
 		if (tls()) {
 			assertThat(HttpLoad.servedCertificate(address())).isEqualTo("CN=tableflip-1");
 			this.keyStore = keyStore("tableflip-2");
@@ -313,6 +331,7 @@ abstract class UpgradeUnderLoadTests {
 		}
 		nextVersion();
 		assertNothingFailedSince(failedBefore);
+		assertWebSocketsMovedOver(webSocketClosesBefore, loggedAt("Draining process " + old));
 		assertThat(this.processes.output()).as("the old process named the request it cut")
 			.containsPattern("request\\(s\\) still running when the web server stops .*: GET /slow\\?ms=60000 \\(for \\d");
 		try {
@@ -329,6 +348,8 @@ abstract class UpgradeUnderLoadTests {
 		}
 		HttpLoad.Response refused = post("/actuator/tableflip/upgrade");
 		assertThat(refused.status()).as("an upgrade over HTTP needs unrestricted access: " + refused).isIn(404, 405);
+		assertThat(this.webSockets.closes()).as("every upgrade closed every session once: " + this.webSockets.summary())
+			.containsExactly(Map.entry(1001, WEBSOCKETS * this.succeeded));
 
 		String status = status();
 		assertThat(status).as("the lineage after the life's upgrades")
@@ -398,6 +419,24 @@ abstract class UpgradeUnderLoadTests {
 		this.processes.awaitServedBy(this.port, (pid) -> pid == now, WAIT);
 	}
 
+	/**
+	 * Each WebSocket session in the old process was closed with a close frame, 1001 (going
+	 * away), during its drain, the closes spread over the window rather than all at once; each
+	 * client opened its next session in the new process, and none was cut.
+	 */
+	private void assertWebSocketsMovedOver(int closesBefore, Instant drainStarted) throws Exception {
+		List<Instant> closes = this.webSockets.closedAt();
+		assertThat(closes.subList(closesBefore, closes.size())).as(this.webSockets.summary())
+			.hasSize(WEBSOCKETS)
+			.allMatch((closed) -> closed.isAfter(drainStarted));
+		assertThat(Duration.between(closes.get(closesBefore), closes.get(closes.size() - 1)))
+			.as("the closes spread over tableflip.websocket-close-window (1 s): " + closes)
+			.isGreaterThan(Duration.ofMillis(500));
+		assertThat(this.webSockets.closes()).as(this.webSockets.summary()).containsOnlyKeys(1001);
+		assertThat(this.webSockets.cuts()).as(this.webSockets.summary()).isEmpty();
+		assertThat(this.webSockets.pids()).as("WebSocket sessions after the upgrade").containsExactly(this.current);
+	}
+
 	private void assertNothingFailedSince(long failedBefore) {
 		assertThat(failedSoFar() - failedBefore).as(summary() + "\n" + this.processes.output()).isZero();
 	}
@@ -418,7 +457,8 @@ abstract class UpgradeUnderLoadTests {
 	}
 
 	private String summary() {
-		return this.load.summary() + (this.http2Load != null ? "\n" + this.http2Load.summary() : "");
+		return this.load.summary() + (this.http2Load != null ? "\n" + this.http2Load.summary() : "") + "\n"
+				+ this.webSockets.summary();
 	}
 
 	/** A key store (PKCS12, password "secret") with a new self-signed certificate for 127.0.0.1 named {@code name}. */

@@ -2,7 +2,6 @@ package dev.tableflip.spring.boot.reactor.netty;
 
 import io.netty.channel.Channel;
 import io.netty.handler.codec.http2.Http2StreamChannel;
-import io.netty.util.AttributeKey;
 import org.jspecify.annotations.Nullable;
 import reactor.core.publisher.Mono;
 import reactor.netty.Connection;
@@ -20,14 +19,10 @@ import org.springframework.web.server.WebFilterChain;
  * sending their next request on a connection that is about to close.
  *
  * <p>An HTTP/2 connection has no such header: at its moment it is closed the way Netty closes
- * an HTTP/2 connection, gracefully: a {@code GOAWAY} that names the last stream it takes, the
- * streams in flight (this response's too) finish, then the connection closes; the client opens
- * its next connection, which the new process accepts.
+ * an HTTP/2 connection, gracefully ({@link NettyListenerAdoption#goAway}): the streams in
+ * flight, this response's too, finish.
  */
 public class ConnectionCloseWebFilter implements WebFilter {
-
-	/** Set on an HTTP/2 connection once it was told to go. */
-	private static final AttributeKey<Boolean> GONE_AWAY = AttributeKey.valueOf("tableflip.goneAway");
 
 	private final NettyListenerAdoption adoption;
 
@@ -41,8 +36,8 @@ public class ConnectionCloseWebFilter implements WebFilter {
 			Channel channel = channel(exchange);
 			if (channel instanceof Http2StreamChannel stream) {
 				Channel connection = stream.parent();
-				if (this.adoption.endsConnection(connection) && connection.attr(GONE_AWAY).setIfAbsent(true) == null) {
-					connection.close();
+				if (this.adoption.endsConnection(connection)) {
+					NettyListenerAdoption.goAway(connection);
 				}
 			}
 			else if (this.adoption.endsConnection((channel != null) ? channel : exchange)) {

@@ -3,6 +3,7 @@ package dev.tableflip.spring.boot.reactor.netty;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.ServerSocketChannel;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Function;
@@ -11,8 +12,16 @@ import java.util.function.Supplier;
 import dev.tableflip.spring.boot.DrainParticipant;
 import dev.tableflip.spring.boot.TableflipUpgrader;
 import io.netty.channel.Channel;
+import io.netty.channel.ServerChannel;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.handler.codec.http2.Http2FrameCodec;
+import io.netty.util.AttributeKey;
+import io.netty.util.concurrent.GlobalEventExecutor;
 import org.jspecify.annotations.Nullable;
+import reactor.netty.channel.ChannelOperations;
 import reactor.netty.http.HttpResources;
+import reactor.netty.http.websocket.WebsocketOutbound;
 import reactor.netty.resources.LoopResources;
 
 import org.springframework.boot.reactor.netty.NettyReactiveWebServerFactory;
@@ -22,7 +31,9 @@ import org.springframework.http.client.ReactorResourceFactory;
 
 /**
  * Makes Reactor Netty serve on the listener tableflip gives it, and takes part in the drain:
- * its server channel stops accepting. Responses say {@code Connection: close} when tableflip's
+ * its server channel stops accepting, every HTTP/2 connection is sent a {@code GOAWAY} (the
+ * idle ones too, which no response would reach), and its WebSocket sessions are closed one
+ * after another. Responses say {@code Connection: close} when tableflip's
  * {@link dev.tableflip.spring.boot.KeepAlive} says so ({@link ConnectionCloseWebFilter}).
  */
 public class NettyListenerAdoption
@@ -32,7 +43,14 @@ public class NettyListenerAdoption
 
 	private final @Nullable ReactorResourceFactory resourceFactory;
 
+	/** Set on an HTTP/2 connection once it was told to go. */
+	private static final AttributeKey<Boolean> GONE_AWAY = AttributeKey.valueOf("tableflip.goneAway");
+
 	private final List<Channel> serverChannels = new CopyOnWriteArrayList<>();
+
+	/** The connections the server accepted; Netty removes each when it closes. */
+	private final ChannelGroup connections = new DefaultChannelGroup("tableflip-connections",
+			GlobalEventExecutor.INSTANCE);
 
 	public NettyListenerAdoption(TableflipUpgrader upgrader, @Nullable ReactorResourceFactory resourceFactory) {
 		this.upgrader = upgrader;
@@ -50,6 +68,11 @@ public class NettyListenerAdoption
 				throw new UncheckedIOException(ex);
 			}
 		};
+		factory.addServerCustomizers((server) -> server.doOnChannelInit((observer, channel, remoteAddress) -> {
+			if (channel.parent() instanceof ServerChannel) { // a connection, not an HTTP/2 stream
+				this.connections.add(channel);
+			}
+		}));
 		if (this.resourceFactory != null) {
 			// NettyWebServer applies the resource factory's loop resources last, over any customizer's.
 			factory.setResourceFactory(new AdoptingResourceFactory(this.resourceFactory,
@@ -78,6 +101,34 @@ public class NettyListenerAdoption
 	public void stopAccepting() {
 		for (Channel channel : this.serverChannels) {
 			channel.eventLoop().submit(() -> channel.config().setAutoRead(false)).syncUninterruptibly();
+		}
+		for (Channel connection : this.connections) {
+			if (connection.pipeline().get(Http2FrameCodec.class) != null) {
+				goAway(connection);
+			}
+		}
+	}
+
+	/** Each WebSocket connection, as the action that sends it a close frame with 1001 (going away). */
+	@Override
+	public List<Runnable> openWebSockets() {
+		List<Runnable> closes = new ArrayList<>();
+		for (Channel connection : this.connections) {
+			if (ChannelOperations.get(connection) instanceof WebsocketOutbound webSocket) {
+				closes.add(() -> webSocket.sendClose(1001, "going away").onErrorComplete().subscribe());
+			}
+		}
+		return closes;
+	}
+
+	/**
+	 * Closes an HTTP/2 connection the way Netty closes one, gracefully, once: a {@code GOAWAY}
+	 * that names the last stream it takes, the streams in flight finish, then the connection
+	 * closes; the client opens its next connection, which the new process accepts.
+	 */
+	static void goAway(Channel connection) {
+		if (connection.attr(GONE_AWAY).setIfAbsent(true) == null) {
+			connection.close();
 		}
 	}
 
