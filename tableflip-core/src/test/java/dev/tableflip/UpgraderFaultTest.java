@@ -15,6 +15,7 @@ import java.util.stream.Stream;
 
 import dev.tableflip.fixture.ServiceProcesses;
 import dev.tableflip.fixture.ServiceProcesses.Event;
+import dev.tableflip.testsupport.ApplicationProcesses;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -203,17 +204,12 @@ class UpgraderFaultTest {
 	 * the JDK starts it through a helper that execs java only after the parent told it what to
 	 * run, so a parent killed before then leaves no new process at all.
 	 */
-	private static long awaitChild(long parent) throws InterruptedException {
-		long deadline = System.nanoTime() + WAIT.toNanos();
-		while (System.nanoTime() < deadline) {
-			var child = ProcessHandle.of(parent).flatMap((handle) -> handle.children().findFirst());
-			if (child.isPresent() && child.get().info().command().map((command) -> command.endsWith("/java"))
-				.orElse(false)) {
-				return child.get().pid();
-			}
-			Thread.sleep(1);
+	private static long awaitChild(long parent) {
+		long child = ApplicationProcesses.awaitChildJvm(parent, WAIT);
+		if (child < 0) {
+			throw new AssertionError("process " + parent + " started no new java process");
 		}
-		throw new AssertionError("process " + parent + " started no new java process");
+		return child;
 	}
 
 	private String control(Event service, String command) {

@@ -192,6 +192,37 @@ public final class ApplicationProcesses implements AutoCloseable {
 		return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
 	}
 
+	/**
+	 * The new JVM that {@code parent} started (its only child), once that JVM runs, or
+	 * {@code -1} if none ran within {@code timeout}. Not earlier: the JDK launches a process
+	 * through a short-lived copy of the parent (whose executable is java too) that executes a
+	 * helper ({@code jspawnhelper}), which executes the command only once the parent handed it
+	 * over. Killing the parent before then ends the launch, not a new JVM (measured: 1 run in 25
+	 * of a test that killed the parent as soon as its child's executable was java). A JVM that
+	 * runs has started a thread of its own; the copy and the helper have one thread.
+	 */
+	public static long awaitChildJvm(long parent, Duration timeout) {
+		long deadline = System.nanoTime() + timeout.toNanos();
+		while (System.nanoTime() < deadline) {
+			ProcessHandle child = ProcessHandle.of(parent).flatMap((handle) -> handle.children().findFirst()).orElse(null);
+			if (child != null && child.info().command().map((command) -> command.endsWith("/java")).orElse(false)
+					&& threads(child.pid()) > 1) {
+				return child.pid();
+			}
+			sleep(1);
+		}
+		return -1;
+	}
+
+	private static long threads(long pid) {
+		try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+			return tasks.count();
+		}
+		catch (IOException | RuntimeException ex) {
+			return 0; // gone, or not there yet
+		}
+	}
+
 	/** Waits until any process (not only one of these) is gone. */
 	public static void awaitExit(long pid, Duration timeout) {
 		long deadline = System.nanoTime() + timeout.toNanos();

@@ -7,7 +7,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 import dev.tableflip.testsupport.ApplicationProcesses;
@@ -184,20 +183,14 @@ class TomcatFaultTest {
 		}
 	}
 
-	/** The new process an upgrade of {@code parent} started, its only child, once it runs java. */
-	private long awaitChild(long parent) throws InterruptedException {
-		long deadline = System.nanoTime() + WAIT.toNanos();
-		while (System.nanoTime() < deadline) {
-			Optional<ProcessHandle> child = ProcessHandle.of(parent).flatMap((handle) -> handle.children().findFirst());
-			// The JDK starts it through a helper that execs java once the parent told it what to run.
-			if (child.isPresent() && child.get().info().command().map((command) -> command.endsWith("/java"))
-				.orElse(false)) {
-				this.processes.track(child.get().pid());
-				return child.get().pid();
-			}
-			Thread.sleep(10);
+	/** The new process an upgrade of {@code parent} started, its only child, once its JVM runs. */
+	private long awaitChild(long parent) {
+		long child = ApplicationProcesses.awaitChildJvm(parent, WAIT);
+		if (child < 0) {
+			throw new AssertionError("process " + parent + " started no new process\n" + this.processes.output());
 		}
-		throw new AssertionError("process " + parent + " started no new process\n" + this.processes.output());
+		this.processes.track(child);
+		return child;
 	}
 
 	/** Polls the endpoint until process {@code pid} answers and says {@code expected}. */
