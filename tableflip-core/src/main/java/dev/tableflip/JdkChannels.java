@@ -25,10 +25,12 @@ final class JdkChannels {
 	/** The JVM option that opens the package. */
 	static final String ADD_OPENS = "--add-opens java.base/sun.nio.ch=ALL-UNNAMED";
 
-	private static final String HOW_TO_FIX = "tableflip needs access to the JDK's socket channels to hand "
-			+ "listening sockets to a new process. Add " + ADD_OPENS + " to the java command line, or "
+	private static final String PROBLEM = "tableflip needs access to the JDK's socket channels to hand "
+			+ "listening sockets to a new process, and the package java.base/sun.nio.ch is not opened to it";
+
+	private static final String HOW_TO_FIX = "Add " + ADD_OPENS + " to the java command line, or "
 			+ "'Add-Opens: java.base/sun.nio.ch' to the MANIFEST.MF of your executable jar (java -jar only), "
-			+ "or put the option in the JDK_JAVA_OPTIONS environment variable.";
+			+ "or put the option in the JDK_JAVA_OPTIONS environment variable";
 
 	private static volatile Access access;
 
@@ -153,11 +155,12 @@ final class JdkChannels {
 							SocketAddress.class));
 			}
 			catch (InaccessibleObjectException ex) {
-				throw new IllegalStateException(HOW_TO_FIX, ex);
+				throw new UnsupportedEnvironmentException(PROBLEM, HOW_TO_FIX, ex);
 			}
 			catch (ReflectiveOperationException ex) {
-				throw new IllegalStateException("this JDK (" + Runtime.version()
-						+ ") lacks the socket channel internals tableflip was built for", ex);
+				throw new UnsupportedEnvironmentException("this JDK (" + Runtime.version()
+						+ ") lacks the socket channel internals tableflip was built for",
+						"Run the service on an OpenJDK-based JDK 17 or later (this project is tested on 17 and 25)", ex);
 			}
 		}
 

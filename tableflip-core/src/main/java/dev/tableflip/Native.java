@@ -96,8 +96,9 @@ final class Native {
 	/** Fails unless native calls are possible here. */
 	static void checkAvailable() {
 		if (!posix.isNative()) {
-			throw new UnsupportedOperationException(
-					"tableflip could not load its native POSIX bindings (jnr-posix); see the log above for why");
+			throw new UnsupportedEnvironmentException("tableflip could not load its native POSIX bindings (jnr-posix)",
+					"See the log above for why: jnr-ffi needs its native library (jffi's 'native' jar) for this "
+							+ "platform and a temporary directory it may execute from (java.io.tmpdir, not mounted noexec)");
 		}
 	}
 

@@ -117,13 +117,16 @@ final class ProcessUpgrader implements Upgrader {
 
 	static synchronized ProcessUpgrader create(UpgraderOptions options) throws IOException {
 		if (System.getProperty("os.name", "").startsWith("Windows")) {
-			throw new UnsupportedOperationException(
-					"tableflip needs UNIX sockets and descriptor passing, which Windows lacks: use Upgrader.stub()");
+			throw new UnsupportedEnvironmentException(
+					"tableflip needs UNIX sockets and descriptor passing, which Windows lacks",
+					"Run the service on Linux, or use Upgrader.stub() (tableflip.enabled=false in Spring Boot) where "
+							+ "upgrades are not needed");
 		}
 		if (!System.getProperty("os.name", "").equals("Linux")) {
-			throw new UnsupportedOperationException("tableflip upgrades processes on Linux only (it checks who "
-					+ "connects to the handoff by SO_PEERCRED), not on " + System.getProperty("os.name")
-					+ ": use Upgrader.stub()");
+			throw new UnsupportedEnvironmentException("tableflip upgrades processes on Linux only (it checks who "
+					+ "connects to the handoff by SO_PEERCRED), not on " + System.getProperty("os.name"),
+					"Run the service on Linux, or use Upgrader.stub() (tableflip.enabled=false in Spring Boot) where "
+							+ "upgrades are not needed, such as on a developer's machine");
 		}
 		JdkChannels.checkAccessible();
 		Native.checkAvailable();

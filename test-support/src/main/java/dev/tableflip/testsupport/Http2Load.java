@@ -417,7 +417,7 @@ public final class Http2Load implements AutoCloseable {
 	private void fail(String failure) {
 		this.failed.incrementAndGet();
 		if (this.failures.size() < 50) {
-			this.failures.add(failure);
+			this.failures.add(Instant.now() + " " + failure);
 		}
 	}
 

@@ -237,6 +237,11 @@ public final class ProcessLife {
 		}
 	}
 
+	/** Completes when this process told tableflip (and its parent, if any) that it serves. */
+	public CompletableFuture<Void> whenReady() {
+		return this.ready.copy();
+	}
+
 	/** Tells tableflip (and the parent, if any) that this process serves. */
 	void ready() throws IOException {
 		this.upgrader.ready();

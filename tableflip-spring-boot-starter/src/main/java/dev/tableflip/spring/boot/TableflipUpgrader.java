@@ -1,6 +1,7 @@
 package dev.tableflip.spring.boot;
 
 import java.io.IOException;
+import java.net.BindException;
 import java.net.InetAddress;
 import java.nio.channels.ServerSocketChannel;
 import java.util.List;
@@ -79,7 +80,15 @@ public class TableflipUpgrader {
 				}
 			}
 		}
-		return fds.listen("tcp", host + ":" + port);
+		try {
+			return fds.listen("tcp", host + ":" + port);
+		}
+		catch (IOException ex) {
+			if (ex.getCause() instanceof BindException && port > 0) {
+				throw WebServer.portInUse(port, ex);
+			}
+			throw ex;
+		}
 	}
 
 	/** The registry of inherited and used sockets. */
@@ -190,6 +199,16 @@ public class TableflipUpgrader {
 		else {
 			this.upgrader.stop();
 		}
+	}
+
+	/** Kept apart: Boot's web server classes are there only in a web application, which alone asks for listeners. */
+	private static final class WebServer {
+
+		/** Spring Boot's own failure for a port in use, which its failure analysis explains. */
+		static RuntimeException portInUse(int port, IOException cause) {
+			return new org.springframework.boot.web.server.PortInUseException(port, cause);
+		}
+
 	}
 
 }

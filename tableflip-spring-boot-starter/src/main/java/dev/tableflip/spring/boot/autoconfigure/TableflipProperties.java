@@ -7,13 +7,21 @@ import java.util.List;
 
 import org.jspecify.annotations.Nullable;
 
+import dev.tableflip.spring.boot.UpgradeSignal;
+
 import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
+import org.springframework.beans.factory.InitializingBean;
 
 /**
- * Configuration of zero-downtime upgrades.
+ * Configuration of zero-downtime upgrades. The values are checked as soon as Spring Boot has
+ * bound them, so that every way of creating the upgrader, a bean of the application's own
+ * included, gets the same checks; a bad value stops the start with Boot's "invalid
+ * configuration property" failure analysis, which names the property, its value, where it was
+ * set and the rule.
  */
 @ConfigurationProperties("tableflip")
-public class TableflipProperties {
+public class TableflipProperties implements InitializingBean {
 
 	/**
 	 * Whether the application takes its listening sockets from tableflip and can be upgraded
@@ -144,6 +152,38 @@ public class TableflipProperties {
 		return this.healthGate;
 	}
 
+	/** Checks the values, once bound; throws Boot's invalid-property exception for the first bad one. */
+	@Override
+	public void afterPropertiesSet() {
+		TableflipProperties properties = this;
+		requirePositive("tableflip.upgrade-timeout", properties.upgradeTimeout);
+		requirePositive("tableflip.exit-timeout", properties.exitTimeout);
+		Duration grace = properties.drainGrace;
+		if (grace == null || grace.isNegative() || grace.compareTo(properties.exitTimeout) >= 0) {
+			throw new InvalidConfigurationPropertyValueException("tableflip.drain-grace", grace,
+					"must be zero or positive and shorter than tableflip.exit-timeout (" + properties.exitTimeout
+							+ ")");
+		}
+		Duration webSocketWindow = properties.websocketCloseWindow;
+		if (webSocketWindow == null || webSocketWindow.isNegative()) {
+			throw new InvalidConfigurationPropertyValueException("tableflip.websocket-close-window", webSocketWindow,
+					"must be zero (all sessions closed at once) or positive");
+		}
+		String signal = properties.upgradeSignal;
+		if (signal == null || (!signal.equalsIgnoreCase("none") && !UpgradeSignal.exists(signal.toUpperCase()))) {
+			throw new InvalidConfigurationPropertyValueException("tableflip.upgrade-signal", signal,
+					"not a signal this JVM knows; use a name such as HUP or USR2 (without SIG), or 'none'");
+		}
+		properties.takeover.check();
+		properties.warmup.check(properties.upgradeTimeout);
+	}
+
+	private static void requirePositive(String name, @Nullable Duration value) {
+		if (value == null || value.isNegative() || value.isZero()) {
+			throw new InvalidConfigurationPropertyValueException(name, value, "must be a positive duration");
+		}
+	}
+
 	/** What a process must pass, after its warm-up, before it says it is ready. */
 	public static class HealthGate {
 
@@ -230,6 +270,23 @@ public class TableflipProperties {
 			this.probation = probation;
 		}
 
+
+		void check() {
+			if (this.overlap == null || this.overlap.isNegative()) {
+				throw new InvalidConfigurationPropertyValueException("tableflip.takeover.overlap", this.overlap,
+						"must be zero (stop accepting as soon as the new process is ready) or positive");
+			}
+			if (this.probation != null && (this.probation.isNegative() || this.probation.compareTo(this.overlap) < 0)) {
+				throw new InvalidConfigurationPropertyValueException("tableflip.takeover.probation", this.probation,
+						"must not be shorter than tableflip.takeover.overlap (" + this.overlap
+								+ "): the old process keeps its listeners at least while it accepts beside the new one");
+			}
+		}
+
+		/** The probation: as set, or as long as the overlap. */
+		public Duration probation() {
+			return (this.probation != null) ? this.probation : this.overlap;
+		}
 	}
 
 	/**
@@ -291,6 +348,44 @@ public class TableflipProperties {
 
 		public void setRequireSuccess(boolean requireSuccess) {
 			this.requireSuccess = requireSuccess;
+		}
+
+		void check(Duration upgradeTimeout) {
+			if (this.requests.isEmpty()) {
+				if (this.count != 0 || this.duration != null) {
+					throw new InvalidConfigurationPropertyValueException("tableflip.warmup.requests", "[]",
+							"a warm-up count or duration is set but no request: add tableflip.warmup.requests[0].path");
+				}
+				return;
+			}
+			boolean byCount = this.count > 0;
+			boolean byDuration = this.duration != null;
+			if (this.count < 0 || byCount == byDuration) {
+				throw new InvalidConfigurationPropertyValueException("tableflip.warmup.count", this.count,
+						"set either a positive tableflip.warmup.count or a tableflip.warmup.duration, not both");
+			}
+			if (byDuration && (this.duration.isNegative() || this.duration.isZero()
+					|| this.duration.compareTo(upgradeTimeout) >= 0)) {
+				throw new InvalidConfigurationPropertyValueException("tableflip.warmup.duration", this.duration,
+						"must be positive and well below tableflip.upgrade-timeout (" + upgradeTimeout
+								+ "), or every upgrade times out");
+			}
+			if (this.concurrency < 1) {
+				throw new InvalidConfigurationPropertyValueException("tableflip.warmup.concurrency", this.concurrency,
+						"must be at least 1");
+			}
+			for (int i = 0; i < this.requests.size(); i++) {
+				Request request = this.requests.get(i);
+				if (request.path == null || !request.path.startsWith("/")) {
+					throw new InvalidConfigurationPropertyValueException("tableflip.warmup.requests[" + i + "].path",
+							request.path, "must be a path starting with '/', such as /orders?limit=10");
+				}
+				if (request.method == null || !request.method.matches("[A-Za-z]+")) {
+					throw new InvalidConfigurationPropertyValueException(
+							"tableflip.warmup.requests[" + i + "].method", request.method,
+							"must be an HTTP method, such as GET or POST");
+				}
+			}
 		}
 
 		/** One warm-up request. */

@@ -173,7 +173,7 @@ abstract class UpgradeUnderLoadTests {
 	private void nextVersion(String... more) throws IOException {
 		List<String> lines = new ArrayList<>(List.of("tableflip.pid-file=" + this.directory.resolve("app.pid"),
 				"management.server.port=" + this.management, "management.server.address=127.0.0.1",
-				"management.endpoints.web.exposure.include=health,tableflip",
+				"management.endpoints.web.exposure.include=health,tableflip,metrics",
 				"management.endpoint.tableflip.access=unrestricted",
 				"tableflip.takeover.overlap=" + OVERLAP.toMillis() + "ms",
 				// the drain closes the WebSocket sessions one after another over this window
@@ -186,7 +186,10 @@ abstract class UpgradeUnderLoadTests {
 				"management.endpoint.health.group.gate.include=it", "tableflip.health-gate.probe-path=/",
 				"tableflip.health-gate.timeout=3s",
 				// a drain waits this long for requests in flight (Spring's graceful shutdown)
-				"spring.lifecycle.timeout-per-shutdown-phase=4s"));
+				"spring.lifecycle.timeout-per-shutdown-phase=4s",
+				// and no sooner does Spring MVC end an asynchronous request (30 s by default: an upgrade on a
+				// loaded machine can take most of that, and the request meant to be cut by the drain timed out)
+				"spring.mvc.async.request-timeout=5m"));
 		if (this.keyStore != null) {
 			lines.addAll(tlsProperties(this.keyStore));
 		}
@@ -246,6 +249,12 @@ abstract class UpgradeUnderLoadTests {
 			clients.shutdownNow();
 		}
 		awaitHandedOver(old);
+		// the upgrade is in the metrics of the process that serves now, which are scraped
+		assertThat(awaitMetric("tableflip.handover.duration")).contains("{\"statistic\":\"COUNT\",\"value\":1.0}");
+		assertThat(awaitMetric("tableflip.upgrades?tag=outcome:succeeded"))
+			.contains("{\"statistic\":\"COUNT\",\"value\":1.0}");
+		assertThat(awaitMetric("tableflip.upgrade.duration?tag=outcome:succeeded"))
+			.contains("{\"statistic\":\"COUNT\",\"value\":1.0}");
 		Instant drainStarted = loggedAt("Draining process " + old);
 		assertWebSocketsMovedOver(webSocketClosesBefore, drainStarted);
 		if (this.http2Load != null) {
@@ -478,6 +487,19 @@ abstract class UpgradeUnderLoadTests {
 	/** A POST on the management port, which speaks TLS when the service's port does (Boot's rule). */
 	private HttpLoad.Response post(String path) throws IOException {
 		return HttpLoad.request(managementAddress(), tls(), "POST", path);
+	}
+
+	/** A meter of the serving process, once it is there (a new process records an upgrade once the old one is gone). */
+	private String awaitMetric(String nameAndTags) throws Exception {
+		HttpLoad.Response response = null;
+		for (int attempt = 0; attempt < 50; attempt++) {
+			response = HttpLoad.get(managementAddress(), tls(), "/actuator/metrics/" + nameAndTags);
+			if (response.status() == 200) {
+				return response.body();
+			}
+			Thread.sleep(100);
+		}
+		throw new AssertionError("no meter " + nameAndTags + " in process " + this.current + ": " + response);
 	}
 
 	private String status() throws IOException {
