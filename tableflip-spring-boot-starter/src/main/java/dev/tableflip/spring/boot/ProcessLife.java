@@ -119,6 +119,8 @@ public final class ProcessLife {
 
 	private final List<Consumer<UpgradeRecord>> upgradeListeners = new CopyOnWriteArrayList<>();
 
+	private final List<Consumer<String>> upgradeStartListeners = new CopyOnWriteArrayList<>();
+
 	private final Deque<UpgradeRecord> history = new ArrayDeque<>();
 
 	private State state = State.STARTING;
@@ -203,6 +205,11 @@ public final class ProcessLife {
 
 	void onUpgrade(Consumer<UpgradeRecord> listener) {
 		this.upgradeListeners.add(listener);
+	}
+
+	/** Told the trigger of each upgrade that started a new process, before its outcome. */
+	void onUpgradeStarted(Consumer<String> listener) {
+		this.upgradeStartListeners.add(listener);
 	}
 
 	synchronized List<UpgradeRecord> history() {
@@ -310,6 +317,9 @@ public final class ProcessLife {
 				move(State.UPGRADING, State.READY);
 				logger.info("Upgrade triggered by " + trigger + ": started a new process");
 			}
+		}
+		if (spawned) {
+			this.upgradeStartListeners.forEach((listener) -> listener.accept(trigger));
 		}
 		return upgrade.handle((childPid, failure) -> {
 			Duration duration = Duration.ofNanos(System.nanoTime() - started);

@@ -169,6 +169,11 @@ public class TableflipUpgrader {
 		this.life.onUpgrade(listener);
 	}
 
+	/** Tells {@code listener} the trigger of each upgrade that started a new process, before its outcome. */
+	public void onUpgradeStarted(Consumer<String> listener) {
+		this.life.onUpgradeStarted(listener);
+	}
+
 	/**
 	 * Tells the parent, if any, that this process serves. The application's life does this
 	 * itself after the takeover's before-ready steps; for code that runs an upgrader without it.

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 
@@ -15,6 +16,10 @@ import dev.tableflip.UpgradeException.Reason;
 import dev.tableflip.Upgrader;
 import dev.tableflip.spring.boot.ProcessLife.State;
 import dev.tableflip.spring.boot.UpgradeRecord.Outcome;
+import dev.tableflip.spring.boot.actuate.TableflipObservations;
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationHandler;
+import io.micrometer.observation.ObservationRegistry;
 import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -195,6 +200,64 @@ class ProcessLifeTests {
 		assertThat(this.life.upgradeAsync("api").join().outcome()).isEqualTo(Outcome.REFUSED);
 		assertThat(this.core.upgradeCalls).isZero();
 		assertThat(this.life.state()).isEqualTo(State.STOPPED);
+	}
+
+	// OBSERVATIONS
+
+	@Test
+	void everyUpgradeIsAnObservationFromItsTriggerToItsOutcome() throws Exception {
+		ScriptedUpgrader core = new ScriptedUpgrader();
+		TableflipUpgrader upgrader = new TableflipUpgrader(core);
+		ObservationRegistry registry = ObservationRegistry.create();
+		List<Observation.Context> started = new CopyOnWriteArrayList<>();
+		List<Observation.Context> stopped = new CopyOnWriteArrayList<>();
+		registry.observationConfig().observationHandler(new ObservationHandler<>() {
+
+			@Override
+			public boolean supportsContext(Observation.Context context) {
+				return true;
+			}
+
+			@Override
+			public void onStart(Observation.Context context) {
+				started.add(context);
+			}
+
+			@Override
+			public void onStop(Observation.Context context) {
+				stopped.add(context);
+			}
+
+		});
+		new TableflipObservations(upgrader, registry);
+		upgrader.ready();
+
+		CompletableFuture<UpgradeRecord> failing = upgrader.upgradeAsync("signal");
+		assertThat(started).hasSize(1);
+		assertThat(stopped).as("under way until its outcome").isEmpty();
+		core.upgrade.completeExceptionally(
+				new UpgradeException(Reason.CHILD_FAILED, "warm-up failed", 42, Integer.MIN_VALUE, null));
+		failing.join();
+		CompletableFuture<UpgradeRecord> succeeding = upgrader.upgradeAsync("endpoint");
+		core.upgrade.complete(43L);
+		succeeding.join();
+		core.refuseNext(Reason.NOT_READY);
+		upgrader.upgradeAsync("signal").join();
+
+		assertThat(stopped).extracting(Observation.Context::getName).containsOnly("tableflip.upgrade");
+		assertThat(stopped).extracting(ProcessLifeTests::keys)
+			.containsExactly("trigger=signal outcome=failed reason=child_failed",
+					"trigger=endpoint outcome=succeeded reason=none",
+					"trigger=signal outcome=refused reason=not_ready");
+		assertThat(stopped.get(0).getError()).hasMessage("warm-up failed");
+		assertThat(stopped.get(1).getError()).isNull();
+		assertThat(stopped.get(1).getHighCardinalityKeyValue("child.pid").getValue()).isEqualTo("43");
+	}
+
+	private static String keys(Observation.Context context) {
+		return "trigger=" + context.getLowCardinalityKeyValue("trigger").getValue() + " outcome="
+				+ context.getLowCardinalityKeyValue("outcome").getValue() + " reason="
+				+ context.getLowCardinalityKeyValue("reason").getValue();
 	}
 
 	private void ready() throws Exception {

@@ -21,7 +21,8 @@ import org.springframework.boot.actuate.endpoint.web.WebEndpointResponse;
  * {@code GET /actuator/tableflip} tells this process's generation, state, listeners, lineage
  * (when and why it was started, the upgrades of the whole line since the first process) and its
  * own last upgrades; {@code POST /actuator/tableflip/upgrade} upgrades it and answers once the new
- * process is ready (200) or the upgrade failed (503) or was refused (409). Read-only unless
+ * process is ready (200), or the upgrade failed (503), or was refused (409, but 503 where this
+ * process cannot upgrade at all: {@code UNSUPPORTED}). Read-only unless
  * {@code management.endpoint.tableflip.access=unrestricted}: an upgrade starts a process.
  */
 @Endpoint(id = "tableflip", defaultAccess = Access.READ_ONLY)

@@ -10,9 +10,9 @@ import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthIndicator;
 
 /**
- * Health of upgrades: UP while serving (a failed upgrade leaves the process serving, and
- * shows in the details), OUT_OF_SERVICE while draining after an upgrade, since the new
- * process serves then.
+ * Health of upgrades: OUT_OF_SERVICE while draining after an upgrade, since the new process
+ * serves then; UP in every other state (starting, ready, upgrading, on probation, stopping
+ * without an upgrade). A failed upgrade leaves the process serving, and shows in the details.
  */
 public class TableflipHealthIndicator implements HealthIndicator {
 

@@ -400,6 +400,8 @@ abstract class UpgradeUnderLoadTests {
 		assertNothingFailedSince(failedBefore);
 		assertThat(this.load.pids()).as("no one else answered").isEqualTo(servedBefore);
 		assertThat(status()).contains("\"pid\":" + this.current, "\"state\":\"ready\"", "\"outcome\":\"failed\"");
+		// the failed upgrade as an observation: Boot's meter handler times it, in the process that serves on
+		assertThat(awaitMetric("tableflip.upgrade?tag=outcome:failed")).contains("{\"statistic\":\"COUNT\",\"value\":");
 	}
 
 	private long upgradeByEndpoint() throws IOException {

@@ -2,8 +2,12 @@ package dev.tableflip.spring.boot.actuate.autoconfigure;
 
 import dev.tableflip.spring.boot.TableflipUpgrader;
 import dev.tableflip.spring.boot.actuate.TableflipMetrics;
+import dev.tableflip.spring.boot.actuate.TableflipObservations;
 import dev.tableflip.spring.boot.autoconfigure.TableflipAutoConfiguration;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.observation.ObservationRegistry;
+
+import org.springframework.beans.factory.ObjectProvider;
 
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
@@ -12,7 +16,8 @@ import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean
 import org.springframework.context.annotation.Bean;
 
 /**
- * Micrometer meters for upgrades, bound to every registry of the application.
+ * Micrometer meters for upgrades, bound to every registry of the application, and each
+ * upgrade as an observation of the application's {@link ObservationRegistry} (if it has one).
  */
 @AutoConfiguration(after = TableflipAutoConfiguration.class)
 @ConditionalOnClass(MeterRegistry.class)
@@ -23,6 +28,14 @@ public final class TableflipMetricsAutoConfiguration {
 	@ConditionalOnMissingBean
 	TableflipMetrics tableflipMetrics(TableflipUpgrader upgrader) {
 		return new TableflipMetrics(upgrader);
+	}
+
+	@Bean
+	@ConditionalOnMissingBean
+	@ConditionalOnClass(ObservationRegistry.class)
+	TableflipObservations tableflipObservations(TableflipUpgrader upgrader,
+			ObjectProvider<ObservationRegistry> registry) {
+		return new TableflipObservations(upgrader, registry.getIfAvailable(() -> ObservationRegistry.NOOP));
 	}
 
 }
