@@ -7,16 +7,13 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.net.http.WebSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -25,6 +22,7 @@ import java.util.stream.Stream;
 import dev.tableflip.testsupport.ApplicationProcesses;
 import dev.tableflip.testsupport.HttpLoad;
 import dev.tableflip.testsupport.HttpLoad.Response;
+import dev.tableflip.testsupport.WebSocketClients;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -155,13 +153,8 @@ class SampleUpgradeIT {
 		long old = this.current;
 		EventStream stream = new EventStream(this.port, 0);
 		stream.awaitEvents(5);
-		List<Echo> sessions = new ArrayList<>();
-		for (int i = 0; i < 5; i++) {
-			sessions.add(Echo.open(this.port));
-		}
-		for (Echo session : sessions) {
-			assertThat(session.ask("hello")).startsWith(old + ": ");
-		}
+		WebSocketClients sessions = new WebSocketClients(ApplicationProcesses.address(this.port), false, "/echo", 5);
+		assertThat(sessions.pids()).containsExactly(old);
 		// The next version has a short upgrade timeout: the last test needs one.
 		Files.writeString(this.config, "sample.greeting=v2\ntableflip.upgrade-timeout=6s\n");
 		ApplicationProcesses.signal("HUP", old);
@@ -169,16 +162,12 @@ class SampleUpgradeIT {
 		assertThat(stream.failure).as("the stream ended cleanly, not cut").isNull();
 		assertThat(stream.oldProcessAliveAtTheEnd).as("ended by the drain, before the old process exited").isTrue();
 		assertThat(stream.data).allMatch((data) -> data.endsWith(" from " + old));
-		for (Echo session : sessions) {
-			assertThat(session.closed.get(WAIT.toSeconds(), TimeUnit.SECONDS))
-				.as("closed with a close frame, 1001 (going away)").isEqualTo(1001);
-		}
 		awaitNewProcessServingAlone();
-		for (int i = 0; i < sessions.size(); i++) {
-			Echo again = Echo.open(this.port); // as a client does on 1001
-			assertThat(again.ask("hello again")).startsWith(this.current + ": ");
-			again.webSocket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
-		}
+		// each session closed with a close frame, 1001 (going away), and reopened, as a client does, in the new process
+		assertThat(sessions.closes()).as(sessions.summary()).containsExactly(Map.entry(1001, 5));
+		assertThat(sessions.cuts()).as(sessions.summary()).isEmpty();
+		assertThat(sessions.pids()).as(sessions.summary()).containsExactly(this.current);
+		sessions.close();
 
 		EventStream resumed = new EventStream(this.port, stream.lastId);
 		resumed.awaitEvents(3);
@@ -186,8 +175,8 @@ class SampleUpgradeIT {
 		assertThat(resumed.data.get(0)).endsWith(" from " + this.current);
 		resumed.close();
 		System.out.println("sample, event stream: " + stream.ids.size() + " events from " + old + ", resumed at "
-				+ resumed.ids.get(0) + " from " + this.current + "; " + sessions.size()
-				+ " WebSocket sessions closed with 1001 and reopened on " + this.current);
+				+ resumed.ids.get(0) + " from " + this.current + "; " + sessions.summary() + ", reopened on "
+				+ this.current);
 	}
 
 	@Test
@@ -294,56 +283,6 @@ class SampleUpgradeIT {
 
 		void close() {
 			this.reader.interrupt();
-		}
-
-	}
-
-	/** A client of the sample's WebSocket echo ({@code /echo}), the JDK's own. */
-	private static final class Echo implements WebSocket.Listener {
-
-		final CompletableFuture<Integer> closed = new CompletableFuture<>();
-
-		private final StringBuilder text = new StringBuilder();
-
-		private volatile CompletableFuture<String> reply = new CompletableFuture<>();
-
-		WebSocket webSocket;
-
-		static Echo open(int port) {
-			Echo echo = new Echo();
-			echo.webSocket = HttpClient.newHttpClient()
-				.newWebSocketBuilder()
-				.buildAsync(URI.create("ws://127.0.0.1:" + port + "/echo"), echo)
-				.join();
-			return echo;
-		}
-
-		String ask(String message) throws Exception {
-			this.reply = new CompletableFuture<>();
-			this.webSocket.sendText(message, true).join();
-			return this.reply.get(WAIT.toSeconds(), TimeUnit.SECONDS);
-		}
-
-		@Override
-		public CompletionStage<?> onText(WebSocket webSocket, CharSequence data, boolean last) {
-			this.text.append(data);
-			if (last) {
-				this.reply.complete(this.text.toString());
-				this.text.setLength(0);
-			}
-			webSocket.request(1);
-			return null;
-		}
-
-		@Override
-		public CompletionStage<?> onClose(WebSocket webSocket, int statusCode, String reason) {
-			this.closed.complete(statusCode);
-			return null;
-		}
-
-		@Override
-		public void onError(WebSocket webSocket, Throwable error) {
-			this.closed.completeExceptionally(error); // cut without a close frame
 		}
 
 	}

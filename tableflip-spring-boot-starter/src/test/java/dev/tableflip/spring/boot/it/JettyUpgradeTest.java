@@ -66,12 +66,6 @@ class JettyUpgradeTest extends UpgradeUnderLoadTests {
 	@Override
 	@Test
 	@Disabled(SERVER_INDEPENDENT)
-	void newVersionThatFailsDuringRefreshLeavesTheOldOneServing() {
-	}
-
-	@Override
-	@Test
-	@Disabled(SERVER_INDEPENDENT)
 	void newVersionWhoseWarmupFailsLeavesTheOldOneServing() {
 	}
 

@@ -32,12 +32,6 @@ class ReactorNettyUpgradeTest extends UpgradeUnderLoadTests {
 	@Override
 	@Test
 	@Disabled(SERVER_INDEPENDENT)
-	void newVersionThatFailsDuringRefreshLeavesTheOldOneServing() {
-	}
-
-	@Override
-	@Test
-	@Disabled(SERVER_INDEPENDENT)
 	void newVersionWhoseWarmupFailsLeavesTheOldOneServing() {
 	}
 

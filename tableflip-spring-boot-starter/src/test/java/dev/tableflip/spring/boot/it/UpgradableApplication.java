@@ -28,7 +28,7 @@ import org.springframework.web.bind.annotation.RestController;
 /**
  * The application the integration tests start as a real process: servlet (Tomcat) by
  * default, reactive (Reactor Netty) with {@code --spring.main.web-application-type=reactive}.
- * {@code it.fault} makes a version fail: {@code refresh} during its refresh, {@code after-start}
+ * {@code it.fault} makes a version fail: {@code after-start}
  * two seconds after its web server started, {@code warm-up} answers 500 on {@code /warm},
  * {@code unhealthy} makes its health contributor {@code it} DOWN. {@code /warm} counts its
  * requests; {@code it.record-dir=DIR} makes each process write that count to
@@ -82,12 +82,6 @@ public class UpgradableApplication {
 	}
 
 	@Bean
-	@ConditionalOnProperty(name = "it.fault", havingValue = "refresh")
-	Broken broken() {
-		return new Broken();
-	}
-
-	@Bean
 	@ConditionalOnProperty(name = "it.fault", havingValue = "after-start")
 	BrokenAfterStart brokenAfterStart() {
 		return new BrokenAfterStart();
@@ -100,15 +94,6 @@ public class UpgradableApplication {
 
 	public static void main(String[] args) {
 		SpringApplication.run(UpgradableApplication.class, args);
-	}
-
-	/** A bean whose creation fails, as a broken new version's would. */
-	static class Broken {
-
-		Broken() {
-			throw new IllegalStateException("this version is broken");
-		}
-
 	}
 
 	/** Fails two seconds after the web server started, before the application is ready. */

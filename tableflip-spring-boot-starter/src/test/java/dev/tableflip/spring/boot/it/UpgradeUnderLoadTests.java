@@ -56,6 +56,9 @@ abstract class UpgradeUnderLoadTests {
 	/** Shorter than the default, so that the life fits in CI's time; long enough to see both processes. */
 	private static final Duration OVERLAP = Duration.ofSeconds(3);
 
+	/** Warm-up requests of every process: enough to tell whose they were, few enough to keep the life short. */
+	private static final int WARMUP = 100;
+
 	/** How many WebSocket sessions the life holds. */
 	private static final int WEBSOCKETS = 5;
 
@@ -179,7 +182,7 @@ abstract class UpgradeUnderLoadTests {
 				// the drain closes the WebSocket sessions one after another over this window
 				"tableflip.websocket-close-window=1s",
 				// every process warms up, and writes how often /warm was called at its shutdown
-				"tableflip.warmup.requests[0].path=/warm", "tableflip.warmup.count=300",
+				"tableflip.warmup.requests[0].path=/warm", "tableflip.warmup.count=" + WARMUP,
 				"it.record-dir=" + this.records,
 				// the health gate on a group that holds the application's own contributor, and a probe
 				"tableflip.health-gate.enabled=true", "tableflip.health-gate.groups=gate",
@@ -203,7 +206,7 @@ abstract class UpgradeUnderLoadTests {
 	@Test
 	@Order(1)
 	void theFirstProcessWarmsUpToo() throws Exception {
-		assertThat(HttpLoad.get(address(), tls(), "/warm-hits").body()).contains("\"warmHits\":300");
+		assertThat(HttpLoad.get(address(), tls(), "/warm-hits").body()).contains("\"warmHits\":" + WARMUP);
 		assertThat(status()).contains("\"generation\":1", "\"startedBy\":\"start\"", "\"state\":\"ready\"");
 	}
 
@@ -271,9 +274,9 @@ abstract class UpgradeUnderLoadTests {
 		}
 		assertThat(after).as("pids answering after the overlap").containsExactly(this.current);
 		assertThat(HttpLoad.get(address(), tls(), "/warm-hits").body()).as("the new process's warm-up")
-			.contains("\"warmHits\":300");
+			.contains("\"warmHits\":" + WARMUP);
 		assertThat(Files.readString(this.records.resolve("warm-" + old)))
-			.as("the old process saw only its own warm-up, none of the new one's").isEqualTo("300");
+			.as("the old process saw only its own warm-up, none of the new one's").isEqualTo(Integer.toString(WARMUP));
 		assertThat(status()).contains("\"generation\":2").doesNotContain("\"step\"");
 		assertNothingFailedSince(failedBefore);
 	}
@@ -284,12 +287,6 @@ abstract class UpgradeUnderLoadTests {
 		HttpLoad.Response unknown = post("/actuator/tableflip/downgrade");
 		assertThat(unknown.status()).as(unknown.toString()).isEqualTo(404);
 		assertThat(unknown.body()).contains("unknown action 'downgrade'");
-	}
-
-	@Test
-	@Order(4)
-	void newVersionThatFailsDuringRefreshLeavesTheOldOneServing() throws Exception {
-		failedUpgrade("refresh", "\"reason\":\"CHILD_EXITED\"", "\"exitCode\":1");
 	}
 
 	@Test
@@ -310,6 +307,8 @@ abstract class UpgradeUnderLoadTests {
 		failedUpgrade("after-start", "\"reason\":\"CHILD_EXITED\"", "\"exitCode\":1");
 	}
 
+	// A version that fails during its refresh: its certificate cannot be read, and the SSL bundle
+	// fails the web server's creation (the same path as any bean that fails, one start less).
 	@Test
 	@Order(8)
 	void newVersionWhoseCertificateCannotBeReadLeavesTheOldOneServing() throws Exception {
