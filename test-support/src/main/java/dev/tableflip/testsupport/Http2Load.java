@@ -167,6 +167,9 @@ public final class Http2Load implements AutoCloseable {
 
 		private int active;
 
+		/** What the server said and did on this connection, for a failure's message. */
+		private final List<String> history = new ArrayList<>();
+
 		/** Requests waiting for the connection to open. */
 		private final List<Runnable> waiting = new ArrayList<>();
 
@@ -291,6 +294,8 @@ public final class Http2Load implements AutoCloseable {
 		@Override
 		public void channelRead(ChannelHandlerContext ctx, Object message) {
 			if (message instanceof Http2GoAwayFrame goAway) {
+				this.connection.history.add(Instant.now() + " GOAWAY last stream " + goAway.lastStreamId()
+						+ " with " + this.connection.active + " request(s) in flight");
 				Http2Load.this.goAways.incrementAndGet();
 				Http2Load.this.goAwayTimes.add(Instant.now());
 				this.connection.lastStreamId = Math.min(this.connection.lastStreamId, goAway.lastStreamId());
@@ -307,6 +312,8 @@ public final class Http2Load implements AutoCloseable {
 
 		@Override
 		public void channelInactive(ChannelHandlerContext ctx) {
+			this.connection.history.add(Instant.now() + " closed with " + this.connection.active
+					+ " request(s) in flight");
 			this.connection.closed = true;
 		}
 
@@ -380,7 +387,9 @@ public final class Http2Load implements AutoCloseable {
 			else {
 				end();
 				fail("stream " + id + " closed before the whole response"
-						+ (this.connection.goingAway ? " (last stream " + this.connection.lastStreamId + ")" : ""));
+						+ (this.connection.goingAway ? " (last stream " + this.connection.lastStreamId + ")" : "")
+						+ "; its connection " + (this.connection.channel.isActive() ? "open" : "closed") + ": "
+						+ this.connection.history);
 			}
 		}
 

@@ -13,6 +13,7 @@ import org.apache.coyote.Processor;
 import org.apache.coyote.http11.Http11NioProtocol;
 import org.apache.coyote.http11.Http11Processor;
 import org.apache.coyote.http11.upgrade.UpgradeProcessorInternal;
+import org.apache.tomcat.util.net.AbstractEndpoint.Handler;
 import org.apache.tomcat.util.net.AbstractEndpoint.Handler.SocketState;
 import org.apache.tomcat.util.net.NioChannel;
 import org.apache.tomcat.util.net.SocketEvent;
@@ -45,6 +46,7 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 
 	public TableflipHttp11NioProtocol() {
 		super(new AdoptingNioEndpoint());
+		getEndpoint().setHandler(new GoingAwayHandler(getEndpoint().getHandler()));
 	}
 
 	/**
@@ -71,17 +73,24 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 		super.stop();
 	}
 
-	/** Sends GOAWAY on each HTTP/2 connection whose moment came (a WebSocket's pause does nothing). */
+	/**
+	 * Sends GOAWAY on each idle HTTP/2 connection whose moment came. A connection busy on a
+	 * thread at this instant has no current processor here; it is paused when that thread is
+	 * done with it ({@link GoingAwayHandler}).
+	 */
 	private void goAwayWhereDue() {
-		KeepAlive keepAlive = this.keepAlive;
-		if (keepAlive == null || !keepAlive.handingOver()) {
-			return;
-		}
 		for (SocketWrapperBase<?> connection : getEndpoint().getConnections()) {
-			if (connection.getCurrentProcessor() instanceof UpgradeProcessorInternal multiplexed
-					&& keepAlive.endsConnection(connection)) {
-				multiplexed.pause();
-			}
+			goAwayIfDue(connection);
+		}
+	}
+
+	/** Pauses the connection's HTTP/2 processor if its moment came (a WebSocket's pause does nothing). */
+	private void goAwayIfDue(SocketWrapperBase<?> connection) {
+		KeepAlive keepAlive = this.keepAlive;
+		if (keepAlive != null && keepAlive.handingOver()
+				&& connection.getCurrentProcessor() instanceof UpgradeProcessorInternal multiplexed
+				&& keepAlive.endsConnection(connection)) {
+			multiplexed.pause(); // idempotent: GOAWAY once per connection
 		}
 	}
 
@@ -127,6 +136,50 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 			}
 
 		};
+	}
+
+	/**
+	 * Tomcat's own connection handler, and after each time it served a connection, the
+	 * connection's GOAWAY if its moment came. Tomcat takes a connection's processor while a
+	 * thread serves it, so a sweep over the connections (Tomcat's own pause too) misses an
+	 * HTTP/2 connection busy at that instant, and a connection busy nearly all the time can be
+	 * missed until the connector stops and cuts its streams in flight.
+	 */
+	private final class GoingAwayHandler implements Handler<NioChannel> {
+
+		private final Handler<NioChannel> handler;
+
+		GoingAwayHandler(Handler<NioChannel> handler) {
+			this.handler = handler;
+		}
+
+		@Override
+		public SocketState process(SocketWrapperBase<NioChannel> connection, SocketEvent event) {
+			SocketState state = this.handler.process(connection, event);
+			goAwayIfDue(connection);
+			return state;
+		}
+
+		@Override
+		public Object getGlobal() {
+			return this.handler.getGlobal();
+		}
+
+		@Override
+		public void release(SocketWrapperBase<NioChannel> connection) {
+			this.handler.release(connection);
+		}
+
+		@Override
+		public void pause() {
+			this.handler.pause();
+		}
+
+		@Override
+		public void recycle() {
+			this.handler.recycle();
+		}
+
 	}
 
 	/** Whether a listener was adopted. */

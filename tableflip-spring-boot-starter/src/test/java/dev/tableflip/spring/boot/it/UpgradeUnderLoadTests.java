@@ -413,6 +413,8 @@ abstract class UpgradeUnderLoadTests {
 
 	private void upgradeBySignal() throws Exception {
 		long old = this.current;
+		assertThat(this.processes.output()).as("SIGHUP reaches the service: the tests must not run under nohup")
+			.doesNotContain("SIGHUP is ignored by this process");
 		ApplicationProcesses.signal("HUP", old);
 		this.current = this.processes.awaitServedBy(this.port, (pid) -> pid != old, WAIT);
 		this.processes.track(this.current);
