@@ -121,6 +121,8 @@ public final class ProcessLife {
 
 	private final List<Consumer<String>> upgradeStartListeners = new CopyOnWriteArrayList<>();
 
+	private final List<Consumer<@Nullable String>> stepListeners = new CopyOnWriteArrayList<>();
+
 	private final Deque<UpgradeRecord> history = new ArrayDeque<>();
 
 	private State state = State.STARTING;
@@ -174,13 +176,30 @@ public final class ProcessLife {
 		return this.state;
 	}
 
-	/** The takeover step running in this process, if any ("warm-up", "overlap"). */
+	/** The step running in this process, if any: a takeover step ("warm-up", "overlap") or "drain". */
 	public @Nullable String step() {
 		return this.step;
 	}
 
 	void step(@Nullable String name) {
 		this.step = name;
+		for (Consumer<@Nullable String> listener : this.stepListeners) {
+			try {
+				listener.accept(name);
+			}
+			catch (RuntimeException ex) {
+				logger.warn("A step listener failed; the step goes on", ex);
+			}
+		}
+	}
+
+	/**
+	 * Tells {@code listener} the name of each step of this process's life as it starts (the
+	 * takeover's steps, such as {@code warm-up} or {@code overlap}, and {@code drain}), and
+	 * {@code null} when it ends.
+	 */
+	void onStep(Consumer<@Nullable String> listener) {
+		this.stepListeners.add(listener);
 	}
 
 	KeepAlive keepAlive() {
@@ -472,6 +491,7 @@ public final class ProcessLife {
 		int exitCode = 1;
 		try {
 			logger.info("Draining process " + pid() + ": no new connections, keep-alive ends");
+			step("drain");
 			stopAccepting();
 			closeWebSockets(application.webSocketCloseWindow(),
 					application.exitTimeout().minusNanos(System.nanoTime() - started));
@@ -479,6 +499,7 @@ public final class ProcessLife {
 			logger.info("Process " + pid() + " stopped accepting; graceful shutdown in "
 					+ application.drainGrace().toMillis() + " ms");
 			Thread.sleep(application.drainGrace().toMillis());
+			step(null); // what is left is Spring's graceful shutdown
 			exitCode = SpringApplication.exit(application.context());
 			Duration took = Duration.ofNanos(System.nanoTime() - started);
 			application.drained().accept(took);

@@ -101,7 +101,7 @@ public class TableflipUpgrader {
 		return this.life.state();
 	}
 
-	/** The takeover step running in this process, if any ("warm-up", "overlap"). */
+	/** The step running in this process, if any: a takeover step ("warm-up", "overlap") or "drain". */
 	public @Nullable String step() {
 		return this.life.step();
 	}
@@ -172,6 +172,16 @@ public class TableflipUpgrader {
 	/** Tells {@code listener} the trigger of each upgrade that started a new process, before its outcome. */
 	public void onUpgradeStarted(Consumer<String> listener) {
 		this.life.onUpgradeStarted(listener);
+	}
+
+	/**
+	 * Tells {@code listener} the name of each step of this process's life as it starts: the
+	 * takeover's steps ({@code warm-up}, {@code health gate} before ready, {@code overlap} in the
+	 * old process after it) and the old process's {@code drain} (until Spring's graceful
+	 * shutdown); {@code null} when it ends.
+	 */
+	public void onStep(Consumer<@Nullable String> listener) {
+		this.life.onStep(listener);
 	}
 
 	/**

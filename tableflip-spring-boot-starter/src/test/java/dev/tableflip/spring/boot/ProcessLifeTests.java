@@ -254,6 +254,41 @@ class ProcessLifeTests {
 		assertThat(stopped.get(1).getHighCardinalityKeyValue("child.pid").getValue()).isEqualTo("43");
 	}
 
+	@Test
+	void everyStepOfTheLifeIsAnObservationOfItsOwn() {
+		TableflipUpgrader upgrader = new TableflipUpgrader(new ScriptedUpgrader());
+		ObservationRegistry registry = ObservationRegistry.create();
+		List<String> events = new CopyOnWriteArrayList<>();
+		registry.observationConfig().observationHandler(new ObservationHandler<>() {
+
+			@Override
+			public boolean supportsContext(Observation.Context context) {
+				return true;
+			}
+
+			@Override
+			public void onStart(Observation.Context context) {
+				events.add("start " + context.getName() + " " + context.getLowCardinalityKeyValue("step").getValue());
+			}
+
+			@Override
+			public void onStop(Observation.Context context) {
+				events.add("stop " + context.getName() + " " + context.getLowCardinalityKeyValue("step").getValue());
+			}
+
+		});
+		new TableflipObservations(upgrader, registry);
+
+		for (String step : new String[] { "warm-up", null, "health gate", null, "overlap", null, "drain", null }) {
+			upgrader.life().step(step);
+		}
+
+		assertThat(events).containsExactly("start tableflip.step warm-up", "stop tableflip.step warm-up",
+				"start tableflip.step health gate", "stop tableflip.step health gate", "start tableflip.step overlap",
+				"stop tableflip.step overlap", "start tableflip.step drain", "stop tableflip.step drain");
+		assertThat(upgrader.step()).isNull();
+	}
+
 	private static String keys(Observation.Context context) {
 		return "trigger=" + context.getLowCardinalityKeyValue("trigger").getValue() + " outcome="
 				+ context.getLowCardinalityKeyValue("outcome").getValue() + " reason="

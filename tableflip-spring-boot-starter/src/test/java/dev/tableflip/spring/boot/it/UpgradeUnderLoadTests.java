@@ -258,6 +258,8 @@ abstract class UpgradeUnderLoadTests {
 			.contains("{\"statistic\":\"COUNT\",\"value\":1.0}");
 		assertThat(awaitMetric("tableflip.upgrade.duration?tag=outcome:succeeded"))
 			.contains("{\"statistic\":\"COUNT\",\"value\":1.0}");
+		// and its phases before ready, each an observation of the new process (Boot's meter handler times them)
+		assertThat(awaitMetric("tableflip.step?tag=step:warm-up")).contains("{\"statistic\":\"COUNT\",\"value\":1.0}");
 		Instant drainStarted = loggedAt("Draining process " + old);
 		assertWebSocketsMovedOver(webSocketClosesBefore, drainStarted);
 		if (this.http2Load != null) {
