@@ -53,6 +53,12 @@ class Http2DrainSoakTest {
 				"--spring.ssl.bundle.jks.web.keystore.location=file:" + keyStore,
 				"--spring.ssl.bundle.jks.web.keystore.password=secret",
 				"--spring.ssl.bundle.jks.web.keystore.type=PKCS12"));
+		if (System.getProperty("soak.web", "servlet").equals("reactive")) {
+			// as in ReactorNettyUpgradeTest: with Tomcat on the class path too, Boot defines the
+			// reactive management child context factory twice
+			arguments.add("--spring.autoconfigure.exclude=org.springframework.boot.tomcat.autoconfigure.actuate.web.server."
+					+ "TomcatReactiveManagementContextAutoConfiguration");
+		}
 		try (ApplicationProcesses processes = new ApplicationProcesses(directory)) {
 			processes.overTls();
 			long current = processes.start(port,
