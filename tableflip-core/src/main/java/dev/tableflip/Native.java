@@ -59,6 +59,10 @@ final class Native {
 
 	static final int SOCK_STREAM = 1;
 
+	private static final int RLIMIT_NICE = 13;
+
+	private static final int PRIO_PROCESS = 0;
+
 	static final int SOCK_DGRAM = 2;
 
 	/** Descriptors a single receive accepts; the handshake sends one per message. */
@@ -104,6 +108,18 @@ final class Native {
 
 	static int uid() {
 		return posix.getuid();
+	}
+
+	/** {@code RLIMIT_NICE}'s soft limit: the lowest nice value this process may set is 20 minus it. */
+	static long niceLimit() {
+		return posix.getrlimit(RLIMIT_NICE).rlimCur();
+	}
+
+	/** Sets one thread's nice value ({@code setpriority(PRIO_PROCESS, tid, nice)}). */
+	static void setNice(long tid, int nice) throws IOException {
+		if (posix.setpriority(PRIO_PROCESS, (int) tid, nice) != 0) {
+			throw new IOException("setpriority(" + tid + ", " + nice + ") failed: " + posix.strerror(posix.errno()));
+		}
 	}
 
 	/**

@@ -166,6 +166,9 @@ final class ProcessUpgrader implements Upgrader {
 		if (this.state != State.STARTING) {
 			return;
 		}
+		if (this.parent != null) {
+			StartPriority.restore(this.parent.notes()); // serving from now on: at the old process's priority
+		}
 		this.fds.closeInherited();
 		if (this.options.pidFile() != null) {
 			Path pidFile = INITIAL_WORKING_DIRECTORY.resolve(this.options.pidFile());
@@ -280,8 +283,10 @@ final class ProcessUpgrader implements Upgrader {
 		}
 		// Started under the lock, so that stop() always sees the new process it must kill.
 		try {
-			this.child = Child.start(command(), this.options.environment(), INITIAL_WORKING_DIRECTORY,
-					this.fds.handoffs(), generation(), notes(cause));
+			Map<String, String> notes = notes(cause);
+			List<String> command = StartPriority.command(command(), this.options.startNice(), notes);
+			this.child = Child.start(command, this.options.environment(), INITIAL_WORKING_DIRECTORY,
+					this.fds.handoffs(), generation(), notes);
 		}
 		catch (UpgradeException ex) {
 			this.state = State.UPGRADING;

@@ -31,14 +31,23 @@ public final class UpgraderOptions {
 
 	private final Map<String, String> environment;
 
+	/** The nice value new processes start at until they are ready; -1 for this process's own. */
+	private final int startNice;
+
 	private UpgraderOptions(Duration upgradeTimeout, Duration probation, Path pidFile, ListenConfig listenConfig,
 			List<String> command, Map<String, String> environment) {
+		this(upgradeTimeout, probation, pidFile, listenConfig, command, environment, -1);
+	}
+
+	private UpgraderOptions(Duration upgradeTimeout, Duration probation, Path pidFile, ListenConfig listenConfig,
+			List<String> command, Map<String, String> environment, int startNice) {
 		this.upgradeTimeout = upgradeTimeout;
 		this.probation = probation;
 		this.pidFile = pidFile;
 		this.listenConfig = listenConfig;
 		this.command = command;
 		this.environment = environment;
+		this.startNice = startNice;
 	}
 
 	/**
@@ -55,7 +64,7 @@ public final class UpgraderOptions {
 		if (upgradeTimeout.isNegative() || upgradeTimeout.isZero()) {
 			throw new IllegalArgumentException("upgrade timeout must be positive, not " + upgradeTimeout);
 		}
-		return new UpgraderOptions(upgradeTimeout, this.probation, this.pidFile, this.listenConfig, this.command, this.environment);
+		return new UpgraderOptions(upgradeTimeout, this.probation, this.pidFile, this.listenConfig, this.command, this.environment, this.startNice);
 	}
 
 	/**
@@ -72,7 +81,7 @@ public final class UpgraderOptions {
 			throw new IllegalArgumentException("probation must not be negative, not " + probation);
 		}
 		return new UpgraderOptions(this.upgradeTimeout, probation, this.pidFile, this.listenConfig, this.command,
-				this.environment);
+				this.environment, this.startNice);
 	}
 
 	/**
@@ -80,13 +89,13 @@ public final class UpgraderOptions {
 	 * resolved against the initial working directory. {@code null} writes none.
 	 */
 	public UpgraderOptions withPidFile(Path pidFile) {
-		return new UpgraderOptions(this.upgradeTimeout, this.probation, pidFile, this.listenConfig, this.command, this.environment);
+		return new UpgraderOptions(this.upgradeTimeout, this.probation, pidFile, this.listenConfig, this.command, this.environment, this.startNice);
 	}
 
 	/** Returns a copy that creates new sockets with these settings. */
 	public UpgraderOptions withListenConfig(ListenConfig listenConfig) {
 		Objects.requireNonNull(listenConfig, "listenConfig");
-		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, listenConfig, this.command, this.environment);
+		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, listenConfig, this.command, this.environment, this.startNice);
 	}
 
 	/**
@@ -95,7 +104,30 @@ public final class UpgraderOptions {
 	 */
 	public UpgraderOptions withCommand(List<String> command) {
 		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, this.listenConfig, List.copyOf(command),
-				this.environment);
+				this.environment, this.startNice);
+	}
+
+	/**
+	 * Returns a copy whose new processes start at this nice value (0 to 19; the higher, the less
+	 * CPU they get when the CPU is contended), and come back to this process's nice value when
+	 * they are ready: their JVM start and warm-up then use the CPU this process leaves, not its
+	 * share. Only when they can come back (root, {@code CAP_SYS_NICE}, or an {@code RLIMIT_NICE}
+	 * that allows this process's nice value: systemd's {@code LimitNICE=}); otherwise, and when
+	 * this process runs at that nice value or above already, they start at this process's
+	 * priority and the log says why. -1, the default, starts them at this process's priority.
+	 */
+	public UpgraderOptions withStartNice(int startNice) {
+		if (startNice < -1 || startNice > 19) {
+			throw new IllegalArgumentException("start nice value must be between 0 and 19 (or -1 for none), not "
+					+ startNice);
+		}
+		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, this.listenConfig, this.command,
+				this.environment, startNice);
+	}
+
+	/** The nice value new processes start at until they are ready, or -1 for this process's own. */
+	public int startNice() {
+		return this.startNice;
 	}
 
 	/** Returns a copy that adds a variable to the environment of new processes. */
@@ -103,7 +135,7 @@ public final class UpgraderOptions {
 		Map<String, String> environment = new LinkedHashMap<>(this.environment);
 		environment.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
 		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, this.listenConfig, this.command,
-				Collections.unmodifiableMap(environment));
+				Collections.unmodifiableMap(environment), this.startNice);
 	}
 
 	/** The time a new process has to become ready. */

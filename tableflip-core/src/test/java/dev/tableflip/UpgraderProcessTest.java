@@ -3,6 +3,7 @@ package dev.tableflip;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -22,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import dev.tableflip.fixture.ServiceProcesses;
@@ -78,6 +80,46 @@ class UpgraderProcessTest {
 		for (int i = 0; i < 20; i++) {
 			assertThat(askPid()).isEqualTo(child.pid());
 		}
+	}
+
+	@Test
+	void newProcessRunsAtItsStartNiceValueUntilItIsReadyThenAtTheOldOnes() throws Exception {
+		Event parent = this.services.start("tcp=" + this.tcp, "start-nice=10", "ready-delay-ms=1500");
+		int parentNice = StartPriority.nice(Path.of("/proc", Long.toString(parent.pid()), "stat"));
+		assertThat(parentNice).isLessThan(10);
+		CompletableFuture<String> upgrade = CompletableFuture.supplyAsync(() -> {
+			try {
+				return this.services.control(parent, "upgrade");
+			}
+			catch (IOException ex) {
+				throw new UncheckedIOException(ex);
+			}
+		});
+		Event delaying = this.services.awaitOther("DELAYING", parent.pid(), WAIT);
+		assertThat(threadNiceValues(delaying.pid())).as("every thread of the new JVM before it is ready")
+			.containsOnly(10);
+
+		assertThat(upgrade.get(30, TimeUnit.SECONDS)).isEqualTo("OK");
+		this.services.awaitOther("READY", parent.pid(), WAIT);
+		assertThat(threadNiceValues(delaying.pid())).as("every thread of the new process once it is ready")
+			.containsOnly(parentNice);
+		assertThat(askPid()).isIn(parent.pid(), delaying.pid());
+	}
+
+	/** The nice value of each thread of a process. */
+	private static Set<Integer> threadNiceValues(long pid) throws IOException {
+		Set<Integer> values = new HashSet<>();
+		try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+			for (Path task : tasks.toList()) {
+				try {
+					values.add(StartPriority.nice(task.resolve("stat")));
+				}
+				catch (IllegalStateException ex) {
+					// a thread that ended meanwhile
+				}
+			}
+		}
+		return values;
 	}
 
 	@Test

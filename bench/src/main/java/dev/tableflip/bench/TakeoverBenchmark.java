@@ -33,14 +33,16 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * constant-rate load at about half its warm capacity ({@link OpenLoopLoad}); every 100 ms the
  * benchmark records throughput and p99 latency; around each of several upgrades it compares
  * the 10 s after the new process is ready with the steady state before the first upgrade.
- * Modes: the plain handoff (Go tableflip's rule), the overlap, the warm-up, both, and on
- * JDK 25 both with an AOT cache. Writes a table and a timeline plot.
+ * Modes: the plain handoff (Go tableflip's rule), the overlap, the warm-up, both, both with the
+ * new process at a low CPU priority until it is ready ({@code tableflip.takeover.start-nice}),
+ * and on JDK 25 both with an AOT cache. Writes a table and a timeline plot.
  *
  * <pre>
  * java -jar bench/target/bench.jar takeover [--jar sample-app/target/sample-app.jar]
  *      [--upgrades 5] [--rate N (default: half the capacity measured in the first mode)] [--overlap 5s]
  *      [--warmup 3000] [--connections 16] [--java25 /usr/lib/jvm/temurin-25-jdk-amd64/bin/java]
- *      [--doc docs/performance.md] [--plot docs/takeover.png] [--modes plain,overlap,warmup,both,aot]</pre>
+ *      [--start-nice 19] [--doc docs/performance.md] [--plot docs/takeover.png]
+ *      [--modes plain,overlap,warmup,both,nice,aot]</pre>
  * The table replaces what stands between the markers {@value #BEGIN} and {@value #END} in the doc.
  */
 final class TakeoverBenchmark {
@@ -65,7 +67,8 @@ final class TakeoverBenchmark {
 	enum Mode {
 
 		PLAIN("plain handoff (overlap 0, no warm-up)"), OVERLAP("overlap"), WARMUP("warm-up"),
-		BOTH("overlap + warm-up"), AOT("overlap + warm-up + JDK 25 AOT cache");
+		BOTH("overlap + warm-up"), NICE("overlap + warm-up, new process at nice 19 until ready"),
+		AOT("overlap + warm-up + JDK 25 AOT cache");
 
 		final String title;
 
@@ -181,8 +184,11 @@ final class TakeoverBenchmark {
 		command.addAll(List.of("--server.port=" + port, "--management.server.port=" + management,
 				"--tableflip.pid-file=" + directory.resolve("app.pid"), "--logging.level.root=warn",
 				"--logging.level.dev.tableflip=info"));
-		boolean overlap = mode == Mode.OVERLAP || mode == Mode.BOTH || mode == Mode.AOT;
-		boolean warmup = mode == Mode.WARMUP || mode == Mode.BOTH || mode == Mode.AOT;
+		boolean overlap = mode == Mode.OVERLAP || mode == Mode.BOTH || mode == Mode.NICE || mode == Mode.AOT;
+		boolean warmup = mode == Mode.WARMUP || mode == Mode.BOTH || mode == Mode.NICE || mode == Mode.AOT;
+		if (mode == Mode.NICE) {
+			command.add("--tableflip.takeover.start-nice=" + this.options.getOrDefault("start-nice", "19"));
+		}
 		command.add("--tableflip.takeover.overlap=" + (overlap ? this.options.getOrDefault("overlap", "5s") : "0s"));
 		if (warmup) {
 			command.addAll(List.of("--tableflip.warmup.requests[0].path=/",

@@ -208,27 +208,9 @@ class ProcessLifeTests {
 	void everyUpgradeIsAnObservationFromItsTriggerToItsOutcome() throws Exception {
 		ScriptedUpgrader core = new ScriptedUpgrader();
 		TableflipUpgrader upgrader = new TableflipUpgrader(core);
-		ObservationRegistry registry = ObservationRegistry.create();
 		List<Observation.Context> started = new CopyOnWriteArrayList<>();
 		List<Observation.Context> stopped = new CopyOnWriteArrayList<>();
-		registry.observationConfig().observationHandler(new ObservationHandler<>() {
-
-			@Override
-			public boolean supportsContext(Observation.Context context) {
-				return true;
-			}
-
-			@Override
-			public void onStart(Observation.Context context) {
-				started.add(context);
-			}
-
-			@Override
-			public void onStop(Observation.Context context) {
-				stopped.add(context);
-			}
-
-		});
+		ObservationRegistry registry = recording(started::add, stopped::add);
 		new TableflipObservations(upgrader, registry);
 		upgrader.ready();
 
@@ -257,26 +239,10 @@ class ProcessLifeTests {
 	@Test
 	void everyStepOfTheLifeIsAnObservationOfItsOwn() {
 		TableflipUpgrader upgrader = new TableflipUpgrader(new ScriptedUpgrader());
-		ObservationRegistry registry = ObservationRegistry.create();
 		List<String> events = new CopyOnWriteArrayList<>();
-		registry.observationConfig().observationHandler(new ObservationHandler<>() {
-
-			@Override
-			public boolean supportsContext(Observation.Context context) {
-				return true;
-			}
-
-			@Override
-			public void onStart(Observation.Context context) {
-				events.add("start " + context.getName() + " " + context.getLowCardinalityKeyValue("step").getValue());
-			}
-
-			@Override
-			public void onStop(Observation.Context context) {
-				events.add("stop " + context.getName() + " " + context.getLowCardinalityKeyValue("step").getValue());
-			}
-
-		});
+		ObservationRegistry registry = recording(
+				(context) -> events.add("start " + context.getName() + " " + step(context)),
+				(context) -> events.add("stop " + context.getName() + " " + step(context)));
 		new TableflipObservations(upgrader, registry);
 
 		for (String step : new String[] { "warm-up", null, "health gate", null, "overlap", null, "drain", null }) {
@@ -287,6 +253,35 @@ class ProcessLifeTests {
 				"start tableflip.step health gate", "stop tableflip.step health gate", "start tableflip.step overlap",
 				"stop tableflip.step overlap", "start tableflip.step drain", "stop tableflip.step drain");
 		assertThat(upgrader.step()).isNull();
+	}
+
+	/** A registry whose only handler tells these of each observation's start and stop. */
+	private static ObservationRegistry recording(Consumer<Observation.Context> started,
+			Consumer<Observation.Context> stopped) {
+		ObservationRegistry registry = ObservationRegistry.create();
+		registry.observationConfig().observationHandler(new ObservationHandler<>() {
+
+			@Override
+			public boolean supportsContext(Observation.Context context) {
+				return true;
+			}
+
+			@Override
+			public void onStart(Observation.Context context) {
+				started.accept(context);
+			}
+
+			@Override
+			public void onStop(Observation.Context context) {
+				stopped.accept(context);
+			}
+
+		});
+		return registry;
+	}
+
+	private static String step(Observation.Context context) {
+		return context.getLowCardinalityKeyValue("step").getValue();
 	}
 
 	private static String keys(Observation.Context context) {

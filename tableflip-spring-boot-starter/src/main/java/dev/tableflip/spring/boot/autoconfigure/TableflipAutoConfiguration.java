@@ -87,6 +87,7 @@ public final class TableflipAutoConfiguration {
 		UpgraderOptions options = UpgraderOptions.defaults()
 			.withUpgradeTimeout(properties.getUpgradeTimeout())
 			.withProbation(properties.getTakeover().probation())
+			.withStartNice(properties.getTakeover().startNiceOrNone())
 			.withPidFile(properties.getPidFile());
 		if (!properties.getCommand().isEmpty()) {
 			options = options.withCommand(properties.getCommand());

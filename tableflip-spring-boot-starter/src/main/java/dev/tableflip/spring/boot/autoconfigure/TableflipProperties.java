@@ -254,6 +254,15 @@ public class TableflipProperties implements InitializingBean {
 		 */
 		private @Nullable Duration probation;
 
+		/**
+		 * The nice value (0 to 19) the new process runs at until it is ready, so that its JVM
+		 * start, warm-up and health gate use the CPU the serving process leaves rather than its
+		 * share; at ready it comes back to the old process's nice value. Only where it can come
+		 * back (root, CAP_SYS_NICE, or systemd's LimitNICE=, such as LimitNICE=+0); otherwise the
+		 * log says why and it starts at the old process's priority. Unset: no change.
+		 */
+		private @Nullable Integer startNice;
+
 		public Duration getOverlap() {
 			return this.overlap;
 		}
@@ -270,6 +279,14 @@ public class TableflipProperties implements InitializingBean {
 			this.probation = probation;
 		}
 
+		public @Nullable Integer getStartNice() {
+			return this.startNice;
+		}
+
+		public void setStartNice(@Nullable Integer startNice) {
+			this.startNice = startNice;
+		}
+
 
 		void check() {
 			if (this.overlap == null || this.overlap.isNegative()) {
@@ -281,6 +298,16 @@ public class TableflipProperties implements InitializingBean {
 						"must not be shorter than tableflip.takeover.overlap (" + this.overlap
 								+ "): the old process keeps its listeners at least while it accepts beside the new one");
 			}
+			if (this.startNice != null && (this.startNice < 0 || this.startNice > 19)) {
+				throw new InvalidConfigurationPropertyValueException("tableflip.takeover.start-nice", this.startNice,
+						"must be a nice value from 0 to 19 (the higher, the less CPU the new process takes before "
+								+ "it is ready), or unset");
+			}
+		}
+
+		/** The start nice value, or -1 for none (the core's way to say it). */
+		public int startNiceOrNone() {
+			return (this.startNice != null) ? this.startNice : -1;
 		}
 
 		/** The probation: as set, or as long as the overlap. */

@@ -97,8 +97,18 @@ class TableflipAutoConfigurationTests {
 	}
 
 	@Test
+	void startNiceReachesTheCoreOnlyWhenSet() {
+		TableflipProperties properties = new TableflipProperties();
+		assertThat(TableflipAutoConfiguration.options(properties).startNice()).as("unset: no change").isEqualTo(-1);
+		properties.getTakeover().setStartNice(10);
+		assertThat(TableflipAutoConfiguration.options(properties).startNice()).isEqualTo(10);
+	}
+
+	@Test
 	void invalidTakeoverPropertiesFailStartUpNamingTheProperty() {
 		assertInvalid("tableflip.takeover.overlap", "tableflip.takeover.overlap=-1s");
+		assertInvalid("tableflip.takeover.start-nice", "tableflip.takeover.start-nice=20");
+		assertInvalid("tableflip.takeover.start-nice", "tableflip.takeover.start-nice=-5");
 		assertInvalid("tableflip.warmup.requests", "tableflip.warmup.count=10");
 		assertInvalid("tableflip.warmup.count", "tableflip.warmup.requests[0].path=/");
 		assertInvalid("tableflip.warmup.count", "tableflip.warmup.requests[0].path=/", "tableflip.warmup.count=5",

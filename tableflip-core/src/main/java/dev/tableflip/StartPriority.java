@@ -1,0 +1,161 @@
+package dev.tableflip;
+
+import java.io.IOException;
+import java.math.BigInteger;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Stream;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The CPU priority of a new process until it is ready: a higher nice value than the serving
+ * process's, so that the new JVM's start and warm-up take the CPU the serving process leaves,
+ * not its share; back to the serving process's nice value the moment it is ready, so that it
+ * serves at full priority. The new process starts under {@code nice}, which execs the command
+ * (same pid). Lowering a nice value again is a privilege: the new process can come back only as
+ * root, with {@code CAP_SYS_NICE}, or with an {@code RLIMIT_NICE} that allows the serving
+ * process's value ({@code LimitNICE=} in a systemd unit). Without it the new process starts at
+ * the serving process's priority: one left at a high nice value after ready would starve while
+ * it serves.
+ */
+final class StartPriority {
+
+	private static final Logger logger = LoggerFactory.getLogger(StartPriority.class);
+
+	/** The handoff's note that tells the new process the nice value to come back to at ready. */
+	static final String NOTE = "process.nice-at-ready";
+
+	private static final int CAP_SYS_NICE = 23;
+
+	private StartPriority() {
+	}
+
+	/**
+	 * The command that starts the new process at {@code startNice} (with the note that brings it
+	 * back at ready added to {@code notes}), or {@code command} itself when it should not or cannot.
+	 */
+	static List<String> command(List<String> command, int startNice, Map<String, String> notes) {
+		if (startNice < 0) {
+			return command;
+		}
+		int nice = nice(Path.of("/proc/self/stat"));
+		if (nice >= startNice) {
+			return command;
+		}
+		String cannot = cannotComeBackTo(nice);
+		if (cannot != null) {
+			logger.warn("Starting the new process at this process's priority (nice {}), not at nice {}: {}", nice,
+					startNice, cannot);
+			return command;
+		}
+		String niceCommand = Stream.of("/usr/bin/nice", "/bin/nice")
+			.filter((candidate) -> Files.isExecutable(Path.of(candidate)))
+			.findFirst()
+			.orElse(null);
+		if (niceCommand == null) {
+			logger.warn("Starting the new process at this process's priority: there is no /usr/bin/nice (coreutils)");
+			return command;
+		}
+		logger.info("Starting the new process at nice {} until it is ready (this process: nice {})", startNice, nice);
+		notes.put(NOTE, Integer.toString(nice));
+		List<String> niced = new ArrayList<>(List.of(niceCommand, "-n", Integer.toString(startNice - nice)));
+		niced.addAll(command);
+		return niced;
+	}
+
+	/**
+	 * In a new process that is ready: every thread back to the nice value the note names, if
+	 * any. A thread inherits its creator's value, so a pass may meet threads that a thread not
+	 * yet brought back created meanwhile: passes repeat until one finds nothing to change.
+	 */
+	static void restore(Map<String, String> notes) {
+		String value = notes.get(NOTE);
+		if (value == null) {
+			return;
+		}
+		int nice = Integer.parseInt(value);
+		Set<String> failures = new LinkedHashSet<>();
+		int changed = 0;
+		for (int pass = 0; pass < 5; pass++) {
+			int changedInPass = 0;
+			try (Stream<Path> tasks = Files.list(Path.of("/proc/self/task"))) {
+				for (Path task : tasks.toList()) {
+					try {
+						if (nice(task.resolve("stat")) != nice) {
+							Native.setNice(Long.parseLong(task.getFileName().toString()), nice);
+							changedInPass++;
+						}
+					}
+					catch (IOException | IllegalStateException ex) {
+						if (Files.exists(task)) { // a thread that ended meanwhile has nothing to bring back
+							failures.add(ex.getMessage());
+						}
+					}
+				}
+			}
+			catch (IOException ex) {
+				failures.add("cannot list this process's threads: " + ex.getMessage());
+			}
+			changed += changedInPass;
+			if (changedInPass == 0 || !failures.isEmpty()) {
+				break;
+			}
+		}
+		if (failures.isEmpty()) {
+			logger.info("Back to nice {} now that this process is ready ({} threads)", nice, changed);
+		}
+		else {
+			logger.warn("Could not bring every thread back to nice {} now that this process is ready; those left "
+					+ "at a higher nice value get less CPU: {}", nice, failures);
+		}
+	}
+
+	/** Why this process's children could not come back to {@code nice}, or {@code null} if they can. */
+	private static String cannotComeBackTo(int nice) {
+		if (Native.uid() == 0 || hasCapability(CAP_SYS_NICE)) {
+			return null;
+		}
+		long limit = Native.niceLimit();
+		if (limit >= 20 - nice) {
+			return null;
+		}
+		return "it could not come back to nice " + nice + " when it is ready: RLIMIT_NICE is " + limit
+				+ " (nice " + (20 - limit) + " at best) and the process has no CAP_SYS_NICE. Under systemd, set "
+				+ "LimitNICE=+" + nice + " in the unit (ulimit -e " + (20 - nice) + " in a shell)";
+	}
+
+	private static boolean hasCapability(int capability) {
+		try {
+			for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+				if (line.startsWith("CapEff:")) {
+					return new BigInteger(line.substring("CapEff:".length()).trim(), 16).testBit(capability);
+				}
+			}
+		}
+		catch (IOException | NumberFormatException ex) {
+			logger.debug("Cannot read this process's capabilities", ex);
+		}
+		return false;
+	}
+
+	/** The nice value in a {@code /proc/<pid>/stat} or {@code /proc/<pid>/task/<tid>/stat} file. */
+	static int nice(Path stat) {
+		try {
+			String content = Files.readString(stat);
+			// after the command's name in parentheses: state is field 3, nice field 19
+			String[] fields = content.substring(content.lastIndexOf(')') + 2).split(" ");
+			return Integer.parseInt(fields[16]);
+		}
+		catch (IOException | RuntimeException ex) {
+			throw new IllegalStateException("cannot read the nice value from " + stat + ": " + ex, ex);
+		}
+	}
+
+}
