@@ -19,8 +19,8 @@ import org.slf4j.LoggerFactory;
  * process's, so that the new JVM's start and warm-up take the CPU the serving process leaves,
  * not its share; back to the serving process's nice value the moment it is ready, so that it
  * serves at full priority. The new process starts under {@code nice}, which execs the command
- * (same pid). Lowering a nice value again is a privilege: the new process can come back only as
- * root, with {@code CAP_SYS_NICE}, or with an {@code RLIMIT_NICE} that allows the serving
+ * (same pid). Lowering a nice value again is a privilege: the new process can come back only
+ * with {@code CAP_SYS_NICE} (root has it) or with an {@code RLIMIT_NICE} that allows the serving
  * process's value ({@code LimitNICE=} in a systemd unit). Without it the new process starts at
  * the serving process's priority: one left at a high nice value after ready would starve while
  * it serves.
@@ -118,17 +118,19 @@ final class StartPriority {
 	}
 
 	/** Why this process's children could not come back to {@code nice}, or {@code null} if they can. */
-	private static String cannotComeBackTo(int nice) {
-		if (Native.uid() == 0 || hasCapability(CAP_SYS_NICE)) {
+	static String cannotComeBackTo(int nice) {
+		if (hasCapability(CAP_SYS_NICE)) { // root has it, unless a container or a unit drops it
 			return null;
 		}
 		long limit = Native.niceLimit();
 		if (limit >= 20 - nice) {
 			return null;
 		}
-		return "it could not come back to nice " + nice + " when it is ready: RLIMIT_NICE is " + limit
-				+ " (nice " + (20 - limit) + " at best) and the process has no CAP_SYS_NICE. Under systemd, set "
-				+ "LimitNICE=+" + nice + " in the unit (ulimit -e " + (20 - nice) + " in a shell)";
+		String allows = (limit <= 1) ? "which allows no lower nice value"
+				: "which allows nice values down to " + (20 - limit);
+		return "it could not come back to nice " + nice + " when it is ready: RLIMIT_NICE is " + limit + ", "
+				+ allows + ", and the process has no CAP_SYS_NICE. Under systemd, set LimitNICE=+" + nice
+				+ " in the unit (ulimit -e " + (20 - nice) + " in a shell)";
 	}
 
 	private static boolean hasCapability(int capability) {

@@ -111,10 +111,11 @@ public final class UpgraderOptions {
 	 * Returns a copy whose new processes start at this nice value (0 to 19; the higher, the less
 	 * CPU they get when the CPU is contended), and come back to this process's nice value when
 	 * they are ready: their JVM start and warm-up then use the CPU this process leaves, not its
-	 * share. Only when they can come back (root, {@code CAP_SYS_NICE}, or an {@code RLIMIT_NICE}
-	 * that allows this process's nice value: systemd's {@code LimitNICE=}); otherwise, and when
-	 * this process runs at that nice value or above already, they start at this process's
-	 * priority and the log says why. -1, the default, starts them at this process's priority.
+	 * share. Only when they can come back ({@code CAP_SYS_NICE}, which root has, or an
+	 * {@code RLIMIT_NICE} that allows this process's nice value: systemd's {@code LimitNICE=});
+	 * otherwise, and when this process runs at that nice value or above already, they start at
+	 * this process's priority and the log says why. -1, the default, starts them at this
+	 * process's priority.
 	 */
 	public UpgraderOptions withStartNice(int startNice) {
 		if (startNice < -1 || startNice > 19) {

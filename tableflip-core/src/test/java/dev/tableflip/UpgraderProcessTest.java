@@ -34,6 +34,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Upgrades between real JVM processes over real sockets: each test starts a {@code Service}
@@ -84,6 +85,8 @@ class UpgraderProcessTest {
 
 	@Test
 	void newProcessRunsAtItsStartNiceValueUntilItIsReadyThenAtTheOldOnes() throws Exception {
+		String cannot = StartPriority.cannotComeBackTo(0);
+		assumeTrue(cannot == null, "a process of this test could not come back to nice 0: " + cannot);
 		Event parent = this.services.start("tcp=" + this.tcp, "start-nice=10", "ready-delay-ms=1500");
 		int parentNice = StartPriority.nice(Path.of("/proc", Long.toString(parent.pid()), "stat"));
 		assertThat(parentNice).isLessThan(10);
@@ -104,6 +107,33 @@ class UpgraderProcessTest {
 		assertThat(threadNiceValues(delaying.pid())).as("every thread of the new process once it is ready")
 			.containsOnly(parentNice);
 		assertThat(askPid()).isIn(parent.pid(), delaying.pid());
+	}
+
+	@Test
+	void newProcessStartsAtTheOldOnesPriorityWhenItCouldNotComeBackAndTheLogSaysWhy() throws Exception {
+		assumeTrue(Files.isExecutable(Path.of("/usr/bin/setpriv")) && Files.isExecutable(Path.of("/usr/bin/prlimit")),
+				"needs setpriv and prlimit (util-linux)");
+		// Without CAP_SYS_NICE and with RLIMIT_NICE 0, as an unprivileged service without LimitNICE= runs.
+		Event parent = this.services.startUnder(List.of("/usr/bin/setpriv", "--bounding-set=-sys_nice",
+				"--inh-caps=-sys_nice", "/usr/bin/prlimit", "--nice=0:0"), "tcp=" + this.tcp, "start-nice=10",
+				"ready-delay-ms=1500");
+		int parentNice = StartPriority.nice(Path.of("/proc", Long.toString(parent.pid()), "stat"));
+		CompletableFuture<String> upgrade = CompletableFuture.supplyAsync(() -> {
+			try {
+				return this.services.control(parent, "upgrade");
+			}
+			catch (IOException ex) {
+				throw new UncheckedIOException(ex);
+			}
+		});
+		Event delaying = this.services.awaitOther("DELAYING", parent.pid(), WAIT);
+		assertThat(threadNiceValues(delaying.pid())).as("the new JVM before it is ready").containsOnly(parentNice);
+
+		assertThat(upgrade.get(30, TimeUnit.SECONDS)).isEqualTo("OK");
+		assertThat(this.services.diagnostics())
+			.contains("Starting the new process at this process's priority (nice " + parentNice + "), not at nice 10")
+			.contains("RLIMIT_NICE is 0, which allows no lower nice value, and the process has no CAP_SYS_NICE")
+			.contains("LimitNICE=+" + parentNice);
 	}
 
 	/** The nice value of each thread of a process. */

@@ -258,7 +258,7 @@ public class TableflipProperties implements InitializingBean {
 		 * The nice value (0 to 19) the new process runs at until it is ready, so that its JVM
 		 * start, warm-up and health gate use the CPU the serving process leaves rather than its
 		 * share; at ready it comes back to the old process's nice value. Only where it can come
-		 * back (root, CAP_SYS_NICE, or systemd's LimitNICE=, such as LimitNICE=+0); otherwise the
+		 * back (CAP_SYS_NICE, which root has, or systemd's LimitNICE=, such as LimitNICE=+0); otherwise the
 		 * log says why and it starts at the old process's priority. Unset: no change.
 		 */
 		private @Nullable Integer startNice;
