@@ -17,7 +17,7 @@ public final class UpgraderOptions {
 	public static final Duration DEFAULT_UPGRADE_TIMEOUT = Duration.ofMinutes(1);
 
 	private static final UpgraderOptions DEFAULTS = new UpgraderOptions(DEFAULT_UPGRADE_TIMEOUT, Duration.ZERO,
-			null, ListenConfig.defaults(), List.of(), Map.of());
+			null, ListenConfig.defaults(), List.of(), Map.of(), -1);
 
 	private final Duration upgradeTimeout;
 
@@ -33,11 +33,6 @@ public final class UpgraderOptions {
 
 	/** The nice value new processes start at until they are ready; -1 for this process's own. */
 	private final int startNice;
-
-	private UpgraderOptions(Duration upgradeTimeout, Duration probation, Path pidFile, ListenConfig listenConfig,
-			List<String> command, Map<String, String> environment) {
-		this(upgradeTimeout, probation, pidFile, listenConfig, command, environment, -1);
-	}
 
 	private UpgraderOptions(Duration upgradeTimeout, Duration probation, Path pidFile, ListenConfig listenConfig,
 			List<String> command, Map<String, String> environment, int startNice) {
@@ -64,7 +59,8 @@ public final class UpgraderOptions {
 		if (upgradeTimeout.isNegative() || upgradeTimeout.isZero()) {
 			throw new IllegalArgumentException("upgrade timeout must be positive, not " + upgradeTimeout);
 		}
-		return new UpgraderOptions(upgradeTimeout, this.probation, this.pidFile, this.listenConfig, this.command, this.environment, this.startNice);
+		return new UpgraderOptions(upgradeTimeout, this.probation, this.pidFile, this.listenConfig, this.command,
+				this.environment, this.startNice);
 	}
 
 	/**
@@ -89,13 +85,15 @@ public final class UpgraderOptions {
 	 * resolved against the initial working directory. {@code null} writes none.
 	 */
 	public UpgraderOptions withPidFile(Path pidFile) {
-		return new UpgraderOptions(this.upgradeTimeout, this.probation, pidFile, this.listenConfig, this.command, this.environment, this.startNice);
+		return new UpgraderOptions(this.upgradeTimeout, this.probation, pidFile, this.listenConfig, this.command,
+				this.environment, this.startNice);
 	}
 
 	/** Returns a copy that creates new sockets with these settings. */
 	public UpgraderOptions withListenConfig(ListenConfig listenConfig) {
 		Objects.requireNonNull(listenConfig, "listenConfig");
-		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, listenConfig, this.command, this.environment, this.startNice);
+		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, listenConfig, this.command,
+				this.environment, this.startNice);
 	}
 
 	/**

@@ -90,14 +90,7 @@ class UpgraderProcessTest {
 		Event parent = this.services.start("tcp=" + this.tcp, "start-nice=10", "ready-delay-ms=1500");
 		int parentNice = StartPriority.nice(Path.of("/proc", Long.toString(parent.pid()), "stat"));
 		assertThat(parentNice).isLessThan(10);
-		CompletableFuture<String> upgrade = CompletableFuture.supplyAsync(() -> {
-			try {
-				return this.services.control(parent, "upgrade");
-			}
-			catch (IOException ex) {
-				throw new UncheckedIOException(ex);
-			}
-		});
+		CompletableFuture<String> upgrade = upgradeAsync(parent);
 		Event delaying = this.services.awaitOther("DELAYING", parent.pid(), WAIT);
 		assertThat(threadNiceValues(delaying.pid())).as("every thread of the new JVM before it is ready")
 			.containsOnly(10);
@@ -117,14 +110,7 @@ class UpgraderProcessTest {
 				"--inh-caps=-sys_nice", "/usr/bin/prlimit", "--nice=0:0"), "tcp=" + this.tcp, "start-nice=10",
 				"ready-delay-ms=1500");
 		int parentNice = StartPriority.nice(Path.of("/proc", Long.toString(parent.pid()), "stat"));
-		CompletableFuture<String> upgrade = CompletableFuture.supplyAsync(() -> {
-			try {
-				return this.services.control(parent, "upgrade");
-			}
-			catch (IOException ex) {
-				throw new UncheckedIOException(ex);
-			}
-		});
+		CompletableFuture<String> upgrade = upgradeAsync(parent);
 		Event delaying = this.services.awaitOther("DELAYING", parent.pid(), WAIT);
 		assertThat(threadNiceValues(delaying.pid())).as("the new JVM before it is ready").containsOnly(parentNice);
 
@@ -133,6 +119,18 @@ class UpgraderProcessTest {
 			.contains("Starting the new process at this process's priority (nice " + parentNice + "), not at nice 10")
 			.contains("RLIMIT_NICE is 0, which allows no lower nice value, and the process has no CAP_SYS_NICE")
 			.contains("LimitNICE=+" + parentNice);
+	}
+
+	/** Asks the service to upgrade; completes with its answer once the upgrade is over. */
+	private CompletableFuture<String> upgradeAsync(Event service) {
+		return CompletableFuture.supplyAsync(() -> {
+			try {
+				return this.services.control(service, "upgrade");
+			}
+			catch (IOException ex) {
+				throw new UncheckedIOException(ex);
+			}
+		});
 	}
 
 	/** The nice value of each thread of a process. */

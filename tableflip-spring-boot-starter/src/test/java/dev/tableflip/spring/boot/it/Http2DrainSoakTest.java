@@ -35,15 +35,7 @@ class Http2DrainSoakTest {
 		int upgrades = Integer.getInteger("soak.upgrades");
 		int port = ApplicationProcesses.freePort();
 		int management = ApplicationProcesses.freePort();
-		Path keyStore = directory.resolve("web.p12");
-		Process keytool = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "keytool").toString(),
-				"-genkeypair", "-alias", "web", "-keyalg", "EC", "-groupname", "secp256r1", "-dname", "CN=soak", "-ext",
-				"san=ip:127.0.0.1,dns:localhost", "-validity", "2", "-storetype", "PKCS12", "-keystore",
-				keyStore.toString(), "-storepass", "secret", "-keypass", "secret")
-			.redirectErrorStream(true)
-			.start();
-		keytool.getInputStream().readAllBytes();
-		assertThat(keytool.waitFor()).isZero();
+		Path keyStore = UpgradeUnderLoadTests.keyStore(directory, "soak");
 		List<String> arguments = new ArrayList<>(List.of(
 				"--spring.main.web-application-type=" + System.getProperty("soak.web", "servlet"),
 				"--server.port=" + port, "--management.server.port=" + management,

@@ -477,7 +477,15 @@ abstract class UpgradeUnderLoadTests {
 
 	/** A key store (PKCS12, password "secret") with a new self-signed certificate for 127.0.0.1 named {@code name}. */
 	private Path keyStore(String name) throws Exception {
-		Path keyStore = this.directory.resolve(name + ".p12");
+		return keyStore(this.directory, name);
+	}
+
+	/**
+	 * A key store (PKCS12, password "secret", alias "web") in {@code directory} with a new
+	 * self-signed certificate for 127.0.0.1 named {@code name}.
+	 */
+	static Path keyStore(Path directory, String name) throws Exception {
+		Path keyStore = directory.resolve(name + ".p12");
 		Process keytool = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "keytool").toString(),
 				"-genkeypair", "-alias", "web", "-keyalg", "EC", "-groupname", "secp256r1", "-dname", "CN=" + name,
 				"-ext", "san=ip:127.0.0.1,dns:localhost", "-validity", "2", "-storetype", "PKCS12", "-keystore",
