@@ -1,6 +1,7 @@
 package dev.tableflip.bench;
 
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -16,6 +17,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 import dev.tableflip.testsupport.ApplicationProcesses;
 import dev.tableflip.testsupport.HttpLoad;
@@ -28,18 +32,27 @@ import org.knowm.xchart.XYSeries.XYSeriesRenderStyle;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /**
- * What the new JVM's cold start does to latency and throughput right after an upgrade, and
- * what the overlap and the warm-up do about it. The sample (Tomcat) runs under an open-loop,
- * constant-rate load at about half its warm capacity ({@link OpenLoopLoad}); every 100 ms the
- * benchmark records throughput and p99 latency; around each of several upgrades it compares
- * the 10 s after the new process is ready with the steady state before the first upgrade.
+ * What an upgrade does to latency and throughput while the service is busy, and what the
+ * overlap, the warm-up and a lower CPU priority do about it. The sample (Tomcat) runs under an
+ * open-loop, constant-rate load ({@link OpenLoopLoad}) at fractions of its warm capacity; every
+ * 100 ms the benchmark records throughput and p99 latency; around each of several upgrades it
+ * compares the window from the trigger to 10 s after the new process is ready with the steady
+ * state before the first upgrade.
+ * <p>
+ * The capacity is what a client that is not the bottleneck drives flat out on the same
+ * connections: wrk if it is installed (the rate derives from it), and this benchmark's own
+ * client beside it; the report gives both, each with its own CPU use, and the CPU the load
+ * client used at the offered rate. After the upgrades of each run, the same jar is started cold
+ * beside the loaded process (other ports, no handoff) so that the handoff's own cost shows.
  * Modes: the plain handoff (Go tableflip's rule), the overlap, the warm-up, both, both with the
  * new process at a low CPU priority until it is ready ({@code tableflip.takeover.start-nice}),
- * and on JDK 25 both with an AOT cache. Writes a table and a timeline plot.
+ * and on JDK 25 both with an AOT cache. Each JDK, load and mode is one run. Writes a table and a
+ * timeline plot.
  *
  * <pre>
  * java -jar bench/target/bench.jar takeover [--jar sample-app/target/sample-app.jar]
- *      [--upgrades 5] [--rate N (default: half the capacity measured in the first mode)] [--overlap 5s]
+ *      [--upgrades 5] [--loads 0.5,0.25 (fractions of the capacity)] [--rate N (instead of --loads)]
+ *      [--jdks /usr/lib/jvm/java-17-openjdk-amd64/bin/java,... (default: this JVM's)] [--overlap 5s]
  *      [--warmup 3000] [--connections 16] [--java25 /usr/lib/jvm/temurin-25-jdk-amd64/bin/java]
  *      [--start-nice 19] [--doc docs/performance.md] [--plot docs/takeover.png]
  *      [--modes plain,overlap,warmup,both,nice,aot]</pre>
@@ -59,7 +72,7 @@ final class TakeoverBenchmark {
 	private static final long AFTER_MS = 10_000;
 
 	/** Bins shown in the plot, relative to the moment the new process is ready. */
-	private static final long PLOT_FROM_MS = -4_000;
+	private static final long PLOT_FROM_MS = -30_000;
 
 	private static final long PLOT_TO_MS = 12_000;
 
@@ -86,9 +99,37 @@ final class TakeoverBenchmark {
 	record Upgrade(long triggeredMs, long readyMs, long oldPid, long newPid) {
 	}
 
-	/** What one mode measured. */
-	record Result(Mode mode, double rate, double capacity, List<Bin> bins, List<Upgrade> upgrades, Histogram steady, Histogram starting,
-			Histogram after, long failed, long answered, String firstFailure) {
+	/** What a client drove flat out, and the CPU it used doing so (in cores: 1.0 is one core busy). */
+	record Capacity(String client, double requestsPerSecond, double cpuCores) {
+	}
+
+	/** The capacity of the sample on one JDK: the first client's sets the rate. */
+	record Capacities(List<Capacity> clients) {
+
+		double rate(double load) {
+			return Math.round(this.clients.get(0).requestsPerSecond() * load / 100) * 100;
+		}
+
+		String describe() {
+			return String.join("; ", this.clients.stream()
+				.map((c) -> String.format("%s %.0f/s (the client itself: %.2f cores)", c.client(), c.requestsPerSecond(),
+						c.cpuCores()))
+				.toList());
+		}
+
+	}
+
+	/** What one run (a JDK, a load and a mode) measured. */
+	record Result(String jdk, double load, Mode mode, double rate, Capacities capacities, List<Bin> bins,
+			List<Upgrade> upgrades, Histogram steady, Histogram starting, Histogram after, long failed, long answered,
+			String firstFailure, double clientCpuCores, long coldStartMs) {
+
+		/** From each trigger to 10 s after ready. */
+		Histogram upgrading() {
+			Histogram all = this.starting.copy();
+			all.add(this.after);
+			return all;
+		}
 
 		double minOneSecondShare() {
 			double min = Double.MAX_VALUE;
@@ -107,16 +148,20 @@ final class TakeoverBenchmark {
 			return min;
 		}
 
-	}
+		String title() {
+			return String.format("%s, %s, %.0f/s", this.jdk, this.mode.name().toLowerCase(), this.rate);
+		}
 
-	private final List<String> javaLauncher;
+	}
 
 	private final Path work;
 
 	private final Map<String, String> options;
 
-	private TakeoverBenchmark(List<String> javaLauncher, Path work, Map<String, String> options) {
-		this.javaLauncher = javaLauncher;
+	private final Path jar;
+
+	private TakeoverBenchmark(Path jar, Path work, Map<String, String> options) {
+		this.jar = jar;
 		this.work = work;
 		this.options = options;
 	}
@@ -132,32 +177,37 @@ final class TakeoverBenchmark {
 			System.exit(2);
 		}
 		Path work = Files.createTempDirectory("tableflip-takeover");
-		TakeoverBenchmark benchmark = new TakeoverBenchmark(List.of(UpgradeBenchmark.java(), "-jar", jar.toString()),
-				work, options);
-		double rate = Double.parseDouble(options.getOrDefault("rate", "0"));
-
+		TakeoverBenchmark benchmark = new TakeoverBenchmark(jar, work, options);
+		List<String> jdks = List.of(options.getOrDefault("jdks", UpgradeBenchmark.java()).split(","));
+		double fixedRate = Double.parseDouble(options.getOrDefault("rate", "0"));
+		List<Double> loads = (fixedRate > 0) ? List.of(0.0)
+				: Arrays.stream(options.getOrDefault("loads", "0.5").split(",")).map(Double::parseDouble).toList();
 		List<Mode> modes = Arrays.stream(options.getOrDefault("modes", "plain,overlap,warmup,both,aot").split(","))
 			.map((name) -> Mode.valueOf(name.trim().toUpperCase()))
 			.toList();
 		List<Result> results = new ArrayList<>();
-		for (Mode mode : modes) {
-			List<String> launcher = benchmark.javaLauncher;
-			if (mode == Mode.AOT) {
-				if (!options.containsKey("java25")) {
-					System.out.println("Skipping the AOT mode: no --java25");
-					continue;
-				}
-				launcher = UpgradeBenchmark.aotLauncher(Path.of(options.get("java25")), jar,
-						Files.createTempDirectory(work, "aot"));
-				if (launcher == null) {
-					System.out.println("Skipping the AOT mode: the training run produced no cache");
-					continue;
+		for (String jdk : jdks) {
+			Capacities capacities = null;
+			for (double load : loads) {
+				for (Mode mode : modes) {
+					List<String> launcher = List.of(jdk, "-jar", jar.toString());
+					if (mode == Mode.AOT) {
+						launcher = UpgradeBenchmark.aotLauncher(Path.of(jdk), jar, Files.createTempDirectory(work, "aot"));
+						if (launcher == null) {
+							System.out.println("Skipping the AOT mode on " + jdk + ": it made no AOT cache (JDK 25 and later do)");
+							continue;
+						}
+					}
+					if (capacities == null) {
+						capacities = benchmark.capacities(launcher);
+						System.out.println("capacity on " + jdk + ": " + capacities.describe());
+					}
+					double rate = (fixedRate > 0) ? fixedRate : capacities.rate(load);
+					Result result = benchmark.run(jdkName(jdk), load, mode, launcher, rate, capacities);
+					System.out.println(summary(result));
+					results.add(result);
 				}
 			}
-			Result result = benchmark.run(mode, launcher, rate);
-			rate = result.rate(); // the first mode's measured capacity sets the rate for all
-			System.out.println(summary(result));
-			results.add(result);
 		}
 		String report = report(results, options);
 		Path plot = Path.of(options.getOrDefault("plot", "docs/takeover.png"));
@@ -177,6 +227,15 @@ final class TakeoverBenchmark {
 				System.out.println("table written into " + doc);
 			}
 		}
+	}
+
+	/** "JDK 17" for a launcher, from {@code java -version}. */
+	private static String jdkName(String java) throws IOException, InterruptedException {
+		Process process = new ProcessBuilder(java, "-version").redirectErrorStream(true).start();
+		String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+		process.waitFor();
+		Matcher version = Pattern.compile("version \"(\\d+)").matcher(output);
+		return version.find() ? "JDK " + version.group(1) : java;
 	}
 
 	private List<String> command(Mode mode, List<String> launcher, int port, int management, Path directory) {
@@ -203,17 +262,70 @@ final class TakeoverBenchmark {
 		return amount.matches("\\d+") ? "--tableflip.warmup.count=" + amount : "--tableflip.warmup.duration=" + amount;
 	}
 
+	private int connections() {
+		return Integer.parseInt(this.options.getOrDefault("connections", "16"));
+	}
+
 	/**
-	 * Starts the sample in this mode, warms it up and measures its capacity with the open-loop
-	 * client flat out, then runs the upgrades under the load at {@code rate}, or at half the
-	 * capacity if 0.
+	 * Starts the sample, warms it up flat out for 15 s, then measures what wrk (if installed)
+	 * and this benchmark's client drive flat out for 10 s each on the same number of
+	 * connections, with the CPU each client used.
 	 */
-	private Result run(Mode mode, List<String> launcher, double rate) throws Exception {
+	private Capacities capacities(List<String> launcher) throws Exception {
+		int port = ApplicationProcesses.freePort();
+		int management = ApplicationProcesses.freePort();
+		Path directory = Files.createTempDirectory(this.work, "capacity");
+		List<Capacity> clients = new ArrayList<>();
+		try (ApplicationProcesses processes = new ApplicationProcesses(directory)) {
+			processes.start(port, command(Mode.PLAIN, launcher, port, management, directory), directory);
+			try (OpenLoopLoad warm = new OpenLoopLoad(ApplicationProcesses.address(port), "/", Double.POSITIVE_INFINITY,
+					connections())) {
+				Thread.sleep(15_000);
+			}
+			if (UpgradeBenchmark.wrk()) {
+				String output = UpgradeBenchmark.run(List.of("bash", "-c", "wrk -t2 -c" + connections()
+						+ " -d10s http://127.0.0.1:" + port + "/ && times"));
+				// the last line of "times": the user and system CPU of the shell's children (wrk)
+				String[] children = output.strip().lines().reduce((a, b) -> b).orElse("").split("\\s+");
+				double cpu = (seconds(children[0]) + seconds(children[1])) / 10;
+				clients.add(new Capacity("wrk -t2 -c" + connections(), UpgradeBenchmark.number(output, "Requests/sec:"), cpu));
+			}
+			long cpuBefore = clientCpuNanos();
+			try (OpenLoopLoad flatOut = new OpenLoopLoad(ApplicationProcesses.address(port), "/", Double.POSITIVE_INFINITY,
+					connections())) {
+				Thread.sleep(10_000);
+				clients.add(new Capacity("this benchmark's client, " + connections() + " connections",
+						flatOut.answered() / 10.0, (clientCpuNanos() - cpuBefore) / 10e9));
+			}
+		}
+		return new Capacities(clients);
+	}
+
+	/** "0m3.030s" in seconds. */
+	private static double seconds(String minutesAndSeconds) {
+		Matcher time = Pattern.compile("(\\d+)m([\\d.]+)s").matcher(minutesAndSeconds);
+		if (!time.matches()) {
+			throw new IllegalStateException("not a time of the shell's 'times': " + minutesAndSeconds);
+		}
+		return Integer.parseInt(time.group(1)) * 60 + Double.parseDouble(time.group(2));
+	}
+
+	/** The CPU this JVM (the load client, its sampler and its collector) has used. */
+	private static long clientCpuNanos() {
+		return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
+	}
+
+	/**
+	 * Starts the sample in this mode and runs the upgrades under the load at {@code rate}; then
+	 * starts the same jar cold beside it and measures how long it takes to be ready.
+	 */
+	private Result run(String jdk, double load, Mode mode, List<String> launcher, double rate, Capacities capacities)
+			throws Exception {
 		int upgrades = Integer.parseInt(this.options.getOrDefault("upgrades", "5"));
 		int port = ApplicationProcesses.freePort();
 		int management = ApplicationProcesses.freePort();
 		Path directory = Files.createTempDirectory(this.work, mode.name());
-		System.out.println("== " + mode.title);
+		System.out.printf("== %s, %s, offered %.0f requests/s%n", jdk, mode.title, rate);
 		try (ApplicationProcesses processes = new ApplicationProcesses(directory)) {
 			long current = processes.start(port, command(mode, launcher, port, management, directory), directory);
 			List<Bin> bins = new CopyOnWriteArrayList<>();
@@ -221,22 +333,16 @@ final class TakeoverBenchmark {
 			Histogram steady = new Histogram(3);
 			Histogram starting = new Histogram(3);
 			Histogram after = new Histogram(3);
-			int connections = Integer.parseInt(this.options.getOrDefault("connections", "16"));
-			double capacity;
-			try (OpenLoopLoad flatOut = new OpenLoopLoad(ApplicationProcesses.address(port), "/", 1e7, connections)) {
+			try (OpenLoopLoad warm = new OpenLoopLoad(ApplicationProcesses.address(port), "/", Double.POSITIVE_INFINITY,
+					connections())) {
 				Thread.sleep(15_000);
-				long before = flatOut.answered();
-				Thread.sleep(10_000);
-				capacity = (flatOut.answered() - before) / 10.0;
 			}
-			if (rate == 0) {
-				rate = Math.round(capacity / 2 / 100) * 100;
-			}
-			System.out.printf("warm capacity %.0f requests/s; offered %.0f requests/s%n", capacity, rate);
 			long started = System.nanoTime();
-			OpenLoopLoad load = new OpenLoopLoad(ApplicationProcesses.address(port), "/", rate,
-					connections);
-			Sampler sampler = new Sampler(load, started, bins);
+			long cpuBefore = clientCpuNanos();
+			OpenLoopLoad offered = new OpenLoopLoad(ApplicationProcesses.address(port), "/", rate, connections());
+			Sampler sampler = new Sampler(offered, started, bins);
+			long coldStart;
+			double clientCpu;
 			try {
 				sampler.start();
 				Thread.sleep(5_000);
@@ -262,14 +368,39 @@ final class TakeoverBenchmark {
 					Thread.sleep(Math.max(0, ready + 15_000 - sinceMs(started)));
 					awaitSettled(bins, ms(steady, 99), started);
 				}
+				clientCpu = (clientCpuNanos() - cpuBefore) / (double) (System.nanoTime() - started);
+				coldStart = coldStartBeside(mode, launcher, processes);
+				System.out.printf("cold start beside the loaded process: ready after %d ms%n", coldStart);
 			}
 			finally {
 				sampler.interrupt();
 				sampler.join();
-				load.close();
+				offered.close();
 			}
-			return new Result(mode, rate, capacity, List.copyOf(bins), List.copyOf(done), steady, starting, after, load.failed(),
-					load.answered(), load.firstFailure());
+			return new Result(jdk, load, mode, rate, capacities, List.copyOf(bins), List.copyOf(done), steady, starting,
+					after, offered.failed(), offered.answered(), offered.firstFailure(), clientCpu, coldStart);
+		}
+	}
+
+	/**
+	 * Starts the same command on other ports beside the loaded process, no handoff, and returns
+	 * the milliseconds until it is ready (its warm-up included, as in an upgrade); then stops it.
+	 */
+	private long coldStartBeside(Mode mode, List<String> launcher, ApplicationProcesses processes) throws Exception {
+		int port = ApplicationProcesses.freePort();
+		int management = ApplicationProcesses.freePort();
+		Path directory = Files.createTempDirectory(this.work, "cold");
+		List<String> command = new ArrayList<>(command(mode, launcher, port, management, directory));
+		command.removeIf((argument) -> argument.startsWith("--tableflip.takeover.start-nice"));
+		long started = System.nanoTime();
+		long pid = processes.startBeside(command, directory);
+		try {
+			processes.awaitReady(pid, WAIT);
+			return (System.nanoTime() - started) / 1_000_000;
+		}
+		finally {
+			ProcessHandle.of(pid).ifPresent(ProcessHandle::destroy);
+			processes.awaitGone(pid, WAIT);
 		}
 	}
 
@@ -371,37 +502,52 @@ final class TakeoverBenchmark {
 	}
 
 	private static String summary(Result result) {
-		return String.format("%s: steady p99 %.1f ms; starting p99 %.1f ms; 10 s after ready p99 %.1f ms (%.1fx), max %.0f ms;"
-				+ " lowest 1 s throughput %.0f%% of offered; %d failed of %d%s", result.mode().title, ms(result.steady(), 99),
-				ms(result.starting(), 99), ms(result.after(), 99), ms(result.after(), 99) / ms(result.steady(), 99),
-				result.after().getMaxValue() / 1000.0, 100 * result.minOneSecondShare(), result.failed(),
+		Histogram upgrading = result.upgrading();
+		return String.format("%s: steady p99 %.1f ms; p99 trigger to ready %.1f ms, 10 s after ready %.1f ms, both %.1f ms "
+				+ "(%.1fx steady), max %.0f ms; lowest 1 s throughput %.0f%% of offered; cold start beside %.1f s; "
+				+ "client CPU %.2f cores; %d failed of %d%s", result.title(), ms(result.steady(), 99),
+				ms(result.starting(), 99), ms(result.after(), 99), ms(upgrading, 99),
+				ms(upgrading, 99) / ms(result.steady(), 99), upgrading.getMaxValue() / 1000.0,
+				100 * result.minOneSecondShare(), result.coldStartMs() / 1000.0, result.clientCpuCores(), result.failed(),
 				result.answered() + result.failed(),
 				(result.firstFailure() != null) ? " (first: " + result.firstFailure() + ")" : "");
 	}
 
 	private static String report(List<Result> results, Map<String, String> options) {
 		StringBuilder report = new StringBuilder("# Takeover benchmark run ").append(Instant.now()).append("\n\n");
-		report.append(String.format("Java %s, %d cores. The sample (Tomcat, GET /) under an open-loop load of %.0f "
-				+ "requests/s on %s keep-alive connections: half the warm capacity the same client measured flat out "
-				+ "(%s requests/s per mode). %s upgrades per mode through the endpoint, at least 15 s apart and each "
-				+ "once the load is back to normal. Overlap %s; "
-				+ "warm-up: GET /, %s (requests or time), %s at a time. Latency counts from when a request was due.%n%n",
-				Runtime.version(), Runtime.getRuntime().availableProcessors(), results.get(0).rate(),
-				options.getOrDefault("connections", "16"),
-				results.stream().map((r) -> String.format("%.0f", r.capacity())).toList(),
+		report.append(String.format("%d cores. The sample (Tomcat, GET /) under an open-loop load on %d keep-alive "
+				+ "connections (latency counts from when a request was due), at fractions of its warm capacity. "
+				+ "The capacity is what a client drove flat out on as many connections after a 15 s warm-up; "
+				+ "the first client named sets the rate:%n%n",
+				Runtime.getRuntime().availableProcessors(), Integer.parseInt(options.getOrDefault("connections", "16"))));
+		results.stream()
+			.collect(Collectors.toMap(Result::jdk, Result::capacities, (a, b) -> a, LinkedHashMap::new))
+			.forEach((jdk, capacities) -> report.append("- ").append(jdk).append(": ").append(capacities.describe()).append("\n"));
+		report.append(String.format("%n%s upgrades per run through the endpoint, at least 15 s apart and each once the "
+				+ "load is back to normal. Overlap %s; warm-up: GET /, %s (requests or time), %s at a time; nice: "
+				+ "tableflip.takeover.start-nice=%s. *Upgrading* is from each trigger to 10 s after the new process is "
+				+ "ready. *Cold start beside*: the same command started on other ports beside the loaded process, no "
+				+ "handoff, until ready. *Client CPU*: what the load client's JVM used at the offered rate, in cores.%n%n",
 				options.getOrDefault("upgrades", "5"), options.getOrDefault("overlap", "5s"),
-				options.getOrDefault("warmup", "3000"), options.getOrDefault("warmup-concurrency", "2")));
-		report.append("| mode | steady p99 ms | p99 while the new JVM starts, ms | p99 in the 10 s after ready, ms |"
-				+ " after / steady | max after ready, ms | lowest 1 s throughput, % of offered | trigger to ready, median s |"
-				+ " back to normal after ready, median s | failed requests |\n|---|---|---|---|---|---|---|---|---|---|\n");
+				options.getOrDefault("warmup", "3000"), options.getOrDefault("warmup-concurrency", "2"),
+				options.getOrDefault("start-nice", "19")));
+		report.append("| JDK | offered | mode | steady p99 ms | p99 trigger to ready, ms | p99 10 s after ready, ms |"
+				+ " p99 upgrading, ms | upgrading / steady | max upgrading, ms | lowest 1 s, % of offered |"
+				+ " trigger to ready, median s | cold start beside, s | back to normal after ready, median s |"
+				+ " client CPU, cores | failed requests |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 		for (Result result : results) {
 			List<Long> handoffs = result.upgrades().stream().map((u) -> u.readyMs() - u.triggeredMs()).sorted().toList();
 			List<Long> recoveries = result.upgrades().stream().map((u) -> recoveryMs(result, u)).sorted().toList();
-			report.append(String.format("| %s | %.1f | %.1f | %.1f | %.1fx | %.0f | %.0f | %.1f | %.1f | %d of %d |%n",
-					result.mode().title, ms(result.steady(), 99), ms(result.starting(), 99), ms(result.after(), 99),
-					ms(result.after(), 99) / ms(result.steady(), 99), result.after().getMaxValue() / 1000.0,
-					100 * result.minOneSecondShare(), handoffs.get(handoffs.size() / 2) / 1000.0,
-					recoveries.get(recoveries.size() / 2) / 1000.0, result.failed(), result.answered() + result.failed()));
+			Histogram upgrading = result.upgrading();
+			String offered = (result.load() > 0) ? String.format("%.0f/s (%.0f %%)", result.rate(), 100 * result.load())
+					: String.format("%.0f/s", result.rate());
+			report.append(String.format("| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1fx | %.0f | %.0f | %.1f | %.1f | %.1f | %.2f | %d of %d |%n",
+					result.jdk(), offered, result.mode().title, ms(result.steady(), 99), ms(result.starting(), 99),
+					ms(result.after(), 99), ms(upgrading, 99), ms(upgrading, 99) / ms(result.steady(), 99),
+					upgrading.getMaxValue() / 1000.0, 100 * result.minOneSecondShare(),
+					handoffs.get(handoffs.size() / 2) / 1000.0, result.coldStartMs() / 1000.0,
+					recoveries.get(recoveries.size() / 2) / 1000.0, result.clientCpuCores(), result.failed(),
+					result.answered() + result.failed()));
 		}
 		return report.toString();
 	}
@@ -442,8 +588,8 @@ final class TakeoverBenchmark {
 				p99[i] = Math.max(0.1, median(aligned.stream().mapToDouble(Bin::p99Ms).toArray()));
 				share[i] = 100 * median(aligned.stream().mapToDouble(Bin::answered).toArray()) / (result.rate() * BIN_MS / 1000.0);
 			}
-			latency.addSeries(result.mode().title, x, p99).setMarker(SeriesMarkers.NONE);
-			throughput.addSeries(result.mode().title, x, share).setMarker(SeriesMarkers.NONE);
+			latency.addSeries(result.title(), x, p99).setMarker(SeriesMarkers.NONE);
+			throughput.addSeries(result.title(), x, share).setMarker(SeriesMarkers.NONE);
 		}
 		Files.createDirectories(file.toAbsolutePath().getParent());
 		String name = file.toString().replaceFirst("\\.png$", "");

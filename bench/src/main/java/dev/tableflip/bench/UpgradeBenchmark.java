@@ -354,7 +354,7 @@ public final class UpgradeBenchmark {
 	}
 
 	/** Whether wrk, a load generator outside the JVM, is installed (apt-get install wrk). */
-	private static boolean wrk() {
+	static boolean wrk() {
 		for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
 			if (Files.isExecutable(Path.of(dir, "wrk"))) {
 				return true;
@@ -363,14 +363,14 @@ public final class UpgradeBenchmark {
 		return false;
 	}
 
-	private static String run(List<String> command) throws IOException, InterruptedException {
+	static String run(List<String> command) throws IOException, InterruptedException {
 		Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
 		String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
 		process.waitFor();
 		return output;
 	}
 
-	private static double number(String output, String label) {
+	static double number(String output, String label) {
 		for (String line : output.split("\n")) {
 			if (line.trim().startsWith(label)) {
 				return Double.parseDouble(line.trim().substring(label.length()).trim());
