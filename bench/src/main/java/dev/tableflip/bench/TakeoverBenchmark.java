@@ -55,12 +55,12 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  *      [--jdks /usr/lib/jvm/java-17-openjdk-amd64/bin/java,... (default: this JVM's)] [--overlap 5s]
  *      [--warmup 3000] [--connections 16] [--java25 /usr/lib/jvm/temurin-25-jdk-amd64/bin/java]
  *      [--start-nice 19] [--doc docs/performance.md] [--plot docs/takeover.png]
- *      [--modes plain,overlap,warmup,both,nice,aot]</pre>
+ *      [--trigger hup|endpoint] [--max-duration 40s (of a warm-up that waits for the JIT)] [--modes plain,overlap,warmup,both,nice,jit,aot]</pre>
  * The table replaces what stands between the markers {@value #BEGIN} and {@value #END} in the doc.
  */
 final class TakeoverBenchmark {
 
-	private static final Duration WAIT = Duration.ofSeconds(120);
+	private static final Duration WAIT = Duration.ofSeconds(180);
 
 	/** The markers in the documentation between which the benchmark writes its table. */
 	private static final String BEGIN = "<!-- takeover benchmark: begin -->";
@@ -81,6 +81,7 @@ final class TakeoverBenchmark {
 
 		PLAIN("plain handoff (overlap 0, no warm-up)"), OVERLAP("overlap"), WARMUP("warm-up"),
 		BOTH("overlap + warm-up"), NICE("overlap + warm-up, new process at nice 19 until ready"),
+		JIT("overlap + warm-up until the JIT is idle, new process at nice 19 until ready"),
 		AOT("overlap + warm-up + JDK 25 AOT cache");
 
 		final String title;
@@ -205,6 +206,7 @@ final class TakeoverBenchmark {
 					double rate = (fixedRate > 0) ? fixedRate : capacities.rate(load);
 					Result result = benchmark.run(jdkName(jdk), load, mode, launcher, rate, capacities);
 					System.out.println(summary(result));
+					System.out.println("bins written to " + bins(result, work));
 					results.add(result);
 				}
 			}
@@ -229,6 +231,21 @@ final class TakeoverBenchmark {
 		}
 	}
 
+	/** Writes a run's 100 ms bins and upgrades as CSV, for a closer look than the table's. */
+	private static Path bins(Result result, Path work) throws IOException {
+		StringBuilder csv = new StringBuilder("ms,answered,p99_ms,max_ms,event\n");
+		for (Bin bin : result.bins()) {
+			csv.append(String.format("%d,%d,%.2f,%.2f,%n", bin.atMs(), bin.answered(), bin.p99Ms(), bin.maxMs()));
+		}
+		for (Upgrade upgrade : result.upgrades()) {
+			csv.append(String.format("%d,,,,trigger %d%n%d,,,,ready %d%n", upgrade.triggeredMs(), upgrade.oldPid(),
+					upgrade.readyMs(), upgrade.newPid()));
+		}
+		Path file = work.resolve(result.title().replaceAll("[^A-Za-z0-9]+", "-") + ".csv");
+		Files.writeString(file, csv);
+		return file;
+	}
+
 	/** "JDK 17" for a launcher, from {@code java -version}. */
 	private static String jdkName(String java) throws IOException, InterruptedException {
 		Process process = new ProcessBuilder(java, "-version").redirectErrorStream(true).start();
@@ -243,11 +260,18 @@ final class TakeoverBenchmark {
 		command.addAll(List.of("--server.port=" + port, "--management.server.port=" + management,
 				"--tableflip.pid-file=" + directory.resolve("app.pid"), "--logging.level.root=warn",
 				"--logging.level.dev.tableflip=info"));
-		boolean overlap = mode == Mode.OVERLAP || mode == Mode.BOTH || mode == Mode.NICE || mode == Mode.AOT;
-		boolean warmup = mode == Mode.WARMUP || mode == Mode.BOTH || mode == Mode.NICE || mode == Mode.AOT;
-		if (mode == Mode.NICE) {
+		boolean overlap = mode != Mode.PLAIN && mode != Mode.WARMUP;
+		boolean warmup = mode != Mode.PLAIN && mode != Mode.OVERLAP;
+		if (mode == Mode.NICE || mode == Mode.JIT) {
 			command.add("--tableflip.takeover.start-nice=" + this.options.getOrDefault("start-nice", "19"));
 		}
+		if (mode == Mode.JIT) {
+			command.addAll(List.of("--tableflip.warmup.until-jit-idle=true",
+					"--tableflip.warmup.max-duration=" + this.options.getOrDefault("max-duration", "40s"),
+					"--logging.level.dev.tableflip.spring.boot.warmup=debug"));
+		}
+		// room for a start at a low priority and a warm-up that waits for the JIT
+		command.add("--tableflip.upgrade-timeout=" + WAIT.toSeconds() + "s");
 		command.add("--tableflip.takeover.overlap=" + (overlap ? this.options.getOrDefault("overlap", "5s") : "0s"));
 		if (warmup) {
 			command.addAll(List.of("--tableflip.warmup.requests[0].path=/",
@@ -352,13 +376,9 @@ final class TakeoverBenchmark {
 					long old = current;
 					sampler.into(starting);
 					long triggered = sinceMs(started);
-					HttpResponse<String> response = upgrade(management);
+					current = upgrade(management, processes, old, i + 2);
 					long ready = sinceMs(started);
 					sampler.into(after);
-					if (response.statusCode() != 200) {
-						throw new IllegalStateException("upgrade failed: " + response.body() + "\n" + processes.output());
-					}
-					current = Long.parseLong(response.body().replaceAll(".*\"childPid\":(\\d+).*", "$1"));
 					System.out.printf("upgrade %d: %d -> %d, ready after %d ms%n", i + 1, old, current, ready - triggered);
 					processes.track(current);
 					done.add(new Upgrade(triggered, ready, old, current));
@@ -368,6 +388,7 @@ final class TakeoverBenchmark {
 					Thread.sleep(Math.max(0, ready + 15_000 - sinceMs(started)));
 					awaitSettled(bins, ms(steady, 99), started);
 				}
+				processes.output().lines().filter((line) -> line.contains("Warm-up sent")).forEach(System.out::println);
 				clientCpu = (clientCpuNanos() - cpuBefore) / (double) (System.nanoTime() - started);
 				coldStart = coldStartBeside(mode, launcher, processes);
 				System.out.printf("cold start beside the loaded process: ready after %d ms%n", coldStart);
@@ -484,13 +505,41 @@ final class TakeoverBenchmark {
 		return -1;
 	}
 
-	private static HttpResponse<String> upgrade(int management) throws IOException, InterruptedException {
-		HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + management
-				+ "/actuator/tableflip/upgrade"))
-			.POST(HttpRequest.BodyPublishers.noBody())
-			.timeout(WAIT)
-			.build();
-		return HttpClient.newHttpClient().send(request, HttpResponse.BodyHandlers.ofString());
+	/**
+	 * Upgrades the process {@code old} and returns once the new one is ready, with its pid: by
+	 * SIGHUP, watching the log for the new process's "ready" (the default: what systemd's
+	 * ExecReload does), or by the endpoint, whose answer says it.
+	 */
+	private long upgrade(int management, ApplicationProcesses processes, long old, int generation)
+			throws IOException, InterruptedException {
+		if ("endpoint".equals(this.options.getOrDefault("trigger", "hup"))) {
+			HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + management
+					+ "/actuator/tableflip/upgrade"))
+				.POST(HttpRequest.BodyPublishers.noBody())
+				.timeout(WAIT.plusSeconds(30))
+				.build();
+			HttpResponse<String> response = HttpClient.newHttpClient().send(request, HttpResponse.BodyHandlers.ofString());
+			if (response.statusCode() != 200) {
+				throw new IllegalStateException("upgrade failed: " + response.body() + "\n" + processes.output());
+			}
+			return Long.parseLong(response.body().replaceAll(".*\"childPid\":(\\d+).*", "$1"));
+		}
+		Pattern ready = Pattern.compile("Process (\\d+) is ready \\(generation " + generation + "\\)");
+		ApplicationProcesses.signal("HUP", old);
+		long deadline = System.nanoTime() + WAIT.toNanos();
+		while (System.nanoTime() < deadline) {
+			String output = processes.output();
+			Matcher matcher = ready.matcher(output);
+			if (matcher.find()) {
+				return Long.parseLong(matcher.group(1));
+			}
+			if (output.contains("Upgrade failed")) {
+				throw new IllegalStateException("upgrade failed:\n" + output);
+			}
+			Thread.sleep(20);
+		}
+		throw new IllegalStateException("no process of generation " + generation + " ready within " + WAIT + "\n"
+				+ processes.output());
 	}
 
 	private static long sinceMs(long started) {
@@ -523,14 +572,17 @@ final class TakeoverBenchmark {
 		results.stream()
 			.collect(Collectors.toMap(Result::jdk, Result::capacities, (a, b) -> a, LinkedHashMap::new))
 			.forEach((jdk, capacities) -> report.append("- ").append(jdk).append(": ").append(capacities.describe()).append("\n"));
-		report.append(String.format("%n%s upgrades per run through the endpoint, at least 15 s apart and each once the "
-				+ "load is back to normal. Overlap %s; warm-up: GET /, %s (requests or time), %s at a time; nice: "
+		report.append(String.format("%n%s upgrades per run, triggered by %s, at least 15 s apart and each once the "
+				+ "load is back to normal. Overlap %s; warm-up: GET /, %s (requests or time), %s at a time (until the "
+				+ "JIT is idle: tableflip.warmup.until-jit-idle, at most %s in all); nice: "
 				+ "tableflip.takeover.start-nice=%s. *Upgrading* is from each trigger to 10 s after the new process is "
 				+ "ready. *Cold start beside*: the same command started on other ports beside the loaded process, no "
 				+ "handoff, until ready. *Client CPU*: what the load client's JVM used at the offered rate, in cores.%n%n",
-				options.getOrDefault("upgrades", "5"), options.getOrDefault("overlap", "5s"),
+				options.getOrDefault("upgrades", "5"),
+				"endpoint".equals(options.getOrDefault("trigger", "hup")) ? "POST /actuator/tableflip/upgrade" : "SIGHUP",
+				options.getOrDefault("overlap", "5s"),
 				options.getOrDefault("warmup", "3000"), options.getOrDefault("warmup-concurrency", "2"),
-				options.getOrDefault("start-nice", "19")));
+				options.getOrDefault("max-duration", "40s"), options.getOrDefault("start-nice", "19")));
 		report.append("| JDK | offered | mode | steady p99 ms | p99 trigger to ready, ms | p99 10 s after ready, ms |"
 				+ " p99 upgrading, ms | upgrading / steady | max upgrading, ms | lowest 1 s, % of offered |"
 				+ " trigger to ready, median s | cold start beside, s | back to normal after ready, median s |"

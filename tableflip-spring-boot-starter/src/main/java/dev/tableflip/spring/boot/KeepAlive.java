@@ -20,11 +20,35 @@ public final class KeepAlive {
 	/** When each connection seen during the overlap ends, by the server's connection object. */
 	private final Map<Object, Long> deadlines = Collections.synchronizedMap(new WeakHashMap<>());
 
-	private volatile long rampEnd;
+	private volatile long rampEnd = Long.MIN_VALUE;
+
+	/** For a rehearsal: how long after its first response each connection ends at the latest; else 0. */
+	private final long rolling;
 
 	private volatile boolean ramping;
 
 	private volatile boolean ending;
+
+	/** A keep-alive that keeps every connection alive until the overlap or the drain. */
+	public KeepAlive() {
+		this(0);
+	}
+
+	private KeepAlive(long rolling) {
+		this.rolling = rolling;
+		this.ramping = rolling > 0;
+	}
+
+	/**
+	 * A keep-alive for a warm-up's private listener: each connection ends at a random moment
+	 * within {@code lifetime} of its first response, as connections end during an overlap. So a
+	 * warm-up runs the code an overlap will, and the JIT compiles the hot paths with it; measured,
+	 * an old process whose JIT had never seen a connection end this way recompiled the request
+	 * path (Tomcat's included) the moment its overlap began.
+	 */
+	public static KeepAlive rehearsal(Duration lifetime) {
+		return new KeepAlive(Math.max(1, lifetime.toNanos()));
+	}
 
 	/**
 	 * Whether the response about to be written on {@code connection} should say
@@ -40,7 +64,8 @@ public final class KeepAlive {
 			return false;
 		}
 		long now = System.nanoTime();
-		long end = this.rampEnd;
+		// no branch on the kind of keep-alive: one the JIT never saw taken would cost a recompile when taken
+		long end = Math.max(this.rampEnd, now + this.rolling);
 		long deadline = this.deadlines.computeIfAbsent(connection,
 				(key) -> now + (long) (ThreadLocalRandom.current().nextDouble() * Math.max(0, end - now)));
 		return now >= deadline;

@@ -79,7 +79,7 @@ public final class TableflipAutoConfiguration {
 					request.getContentType()));
 		}
 		return new Warmup(listener, requests, warmup.getCount(), warmup.getDuration(), warmup.getConcurrency(),
-				warmup.isRequireSuccess());
+				warmup.isRequireSuccess(), warmup.isUntilJitIdle() ? warmup.getMaxDuration() : null);
 	}
 
 	/** The core's options the properties describe (checked when they were bound). */

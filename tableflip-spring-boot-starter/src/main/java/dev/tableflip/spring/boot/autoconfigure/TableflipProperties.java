@@ -337,6 +337,16 @@ public class TableflipProperties implements InitializingBean {
 		/** Whether an answer other than 2xx fails the warm-up, and with it the upgrade. */
 		private boolean requireSuccess = true;
 
+		/**
+		 * Whether the warm-up goes on after its count or duration until the JIT has compiled
+		 * for at most 20 ms in 2 s, so that the hot paths are compiled before the process is
+		 * ready.
+		 */
+		private boolean untilJitIdle;
+
+		/** The longest a warm-up that waits for the JIT may take in all. */
+		private Duration maxDuration = Duration.ofSeconds(40);
+
 		public List<Request> getRequests() {
 			return this.requests;
 		}
@@ -373,6 +383,22 @@ public class TableflipProperties implements InitializingBean {
 			return this.requireSuccess;
 		}
 
+		public boolean isUntilJitIdle() {
+			return this.untilJitIdle;
+		}
+
+		public void setUntilJitIdle(boolean untilJitIdle) {
+			this.untilJitIdle = untilJitIdle;
+		}
+
+		public Duration getMaxDuration() {
+			return this.maxDuration;
+		}
+
+		public void setMaxDuration(Duration maxDuration) {
+			this.maxDuration = maxDuration;
+		}
+
 		public void setRequireSuccess(boolean requireSuccess) {
 			this.requireSuccess = requireSuccess;
 		}
@@ -400,6 +426,17 @@ public class TableflipProperties implements InitializingBean {
 			if (this.concurrency < 1) {
 				throw new InvalidConfigurationPropertyValueException("tableflip.warmup.concurrency", this.concurrency,
 						"must be at least 1");
+			}
+			if (this.untilJitIdle && (this.maxDuration.isNegative() || this.maxDuration.isZero()
+					|| this.maxDuration.compareTo(upgradeTimeout) >= 0)) {
+				throw new InvalidConfigurationPropertyValueException("tableflip.warmup.max-duration", this.maxDuration,
+						"must be positive and well below tableflip.upgrade-timeout (" + upgradeTimeout
+								+ "), or an upgrade whose JIT stays busy times out");
+			}
+			if (this.untilJitIdle && byDuration && this.duration.compareTo(this.maxDuration) >= 0) {
+				throw new InvalidConfigurationPropertyValueException("tableflip.warmup.max-duration", this.maxDuration,
+						"must be longer than tableflip.warmup.duration (" + this.duration
+								+ "): the warm-up waits for the JIT after its duration");
 			}
 			for (int i = 0; i < this.requests.size(); i++) {
 				Request request = this.requests.get(i);

@@ -33,7 +33,7 @@ class AdoptingNioEndpoint extends NioEndpoint {
 
 	private volatile @Nullable Intake intake;
 
-	void adopt(ServerSocketChannel listener, Intake intake) {
+	void adopt(ServerSocketChannel listener, @Nullable Intake intake) {
 		this.listener = listener;
 		this.intake = intake;
 	}

@@ -50,10 +50,10 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 	}
 
 	/**
-	 * Accept from this listener instead of binding one, when {@code intake} lets it, and keep
-	 * connections alive as {@code keepAlive} says.
+	 * Accept from this listener instead of binding one, when {@code intake} lets it (always, if
+	 * none), and keep connections alive as {@code keepAlive} says.
 	 */
-	public void adopt(ServerSocketChannel listener, Intake intake, KeepAlive keepAlive) {
+	public void adopt(ServerSocketChannel listener, @Nullable Intake intake, KeepAlive keepAlive) {
 		((AdoptingNioEndpoint) getEndpoint()).adopt(listener, intake);
 		this.keepAlive = keepAlive;
 	}

@@ -1,10 +1,15 @@
 package dev.tableflip.spring.boot.tomcat;
 
+import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.time.Duration;
 
+import dev.tableflip.spring.boot.KeepAlive;
 import dev.tableflip.spring.boot.PrivateListener;
 import org.apache.catalina.LifecycleException;
+import org.apache.catalina.LifecycleState;
 import org.apache.catalina.Service;
 import org.apache.catalina.connector.Connector;
 import org.apache.coyote.AbstractProtocol;
@@ -19,9 +24,13 @@ import org.springframework.context.ApplicationContext;
 /**
  * The private listener on Tomcat: a second connector on a loopback port, added to the running
  * server's service and removed again. It shares the main connector's thread pool, so the
- * warm-up also starts the threads that will serve.
+ * warm-up also starts the threads that will serve, and on tableflip's protocol it runs the
+ * same protocol, whose connections end now and then as they will in an overlap.
  */
 public class TomcatPrivateListener implements PrivateListener {
+
+	/** How long a connection to the private listener lives at most, on tableflip's protocol. */
+	private static final Duration REHEARSED_CONNECTION = Duration.ofSeconds(1);
 
 	private final ApplicationContext context;
 
@@ -37,19 +46,32 @@ public class TomcatPrivateListener implements PrivateListener {
 	}
 
 	@Override
-	public InetSocketAddress open() {
+	public InetSocketAddress open() throws IOException {
 		Service service = tomcat().getTomcat().getService();
 		Connector main = tomcat().getTomcat().getConnector();
-		Connector connector = new Connector(Http11NioProtocol.class.getName());
-		connector.setPort(0);
-		connector.setProperty("address", InetAddress.getLoopbackAddress().getHostAddress());
+		Connector connector;
+		if (main.getProtocolHandler() instanceof TableflipHttp11NioProtocol) {
+			// The main connector's own code, its keep-alive endings included, so that the JIT compiles
+			// what will serve and does not recompile it when the overlap ends connections.
+			TableflipHttp11NioProtocol protocol = new TableflipHttp11NioProtocol();
+			ServerSocketChannel listener = ServerSocketChannel.open();
+			listener.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+			protocol.adopt(listener, null, KeepAlive.rehearsal(REHEARSED_CONNECTION));
+			connector = new Connector(protocol);
+			connector.setPort(((InetSocketAddress) listener.getLocalAddress()).getPort());
+		}
+		else {
+			connector = new Connector(Http11NioProtocol.class.getName());
+			connector.setPort(0);
+			connector.setProperty("address", InetAddress.getLoopbackAddress().getHostAddress());
+		}
 		if (connector.getProtocolHandler() instanceof AbstractProtocol<?> protocol
 				&& main.getProtocolHandler().getExecutor() != null) {
 			protocol.setExecutor(main.getProtocolHandler().getExecutor());
 		}
 		service.addConnector(connector);
 		this.connector = connector;
-		if (connector.getLocalPort() <= 0) {
+		if (connector.getState() != LifecycleState.STARTED || connector.getLocalPort() <= 0) {
 			close();
 			throw new IllegalStateException("the private connector did not start: " + connector.getStateName());
 		}

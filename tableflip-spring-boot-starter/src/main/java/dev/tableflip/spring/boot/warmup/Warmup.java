@@ -14,8 +14,10 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.LongPredicate;
 import java.util.function.Supplier;
 
 import dev.tableflip.spring.boot.PrivateListener;
@@ -32,6 +34,12 @@ import org.springframework.core.Ordered;
  * while, to its own server through a private loopback listener that is closed again before
  * the process is ready. A request that fails, or (if required) answers other than 2xx, fails
  * the warm-up, and with it the upgrade.
+ * <p>
+ * A count or a duration is a guess at how much the JIT needs. With {@code untilJitIdle}, the
+ * warm-up then goes on until the JIT has compiled nothing for a while ({@link JitActivity}),
+ * at most until {@code maxDuration}: measured under load, a new process whose warm-up stopped
+ * at its duration went on compiling for another 12 s after it was ready, with most of a core,
+ * while it took over the traffic.
  */
 public final class Warmup implements TakeoverStep, Ordered {
 
@@ -51,13 +59,17 @@ public final class Warmup implements TakeoverStep, Ordered {
 
 	private final boolean requireSuccess;
 
+	private final @Nullable Duration untilJitIdle;
+
 	/**
 	 * @param listener the private listener of the running server, looked up when the warm-up runs
 	 * @param count how many requests to send in all, or 0 to send them for {@code duration}
 	 * @param duration how long to send requests when {@code count} is 0
+	 * @param untilJitIdle if not {@code null}, go on after the count or duration until the JIT
+	 * is idle, and stop at the latest this long after the warm-up began
 	 */
 	public Warmup(Supplier<PrivateListener> listener, List<WarmupRequest> requests, long count, @Nullable Duration duration,
-			int concurrency, boolean requireSuccess) {
+			int concurrency, boolean requireSuccess, @Nullable Duration untilJitIdle) {
 		if (requests.isEmpty() || concurrency < 1 || (count <= 0 && duration == null)) {
 			throw new IllegalArgumentException("a warm-up needs requests, a count or a duration, and a concurrency");
 		}
@@ -67,6 +79,7 @@ public final class Warmup implements TakeoverStep, Ordered {
 		this.duration = duration;
 		this.concurrency = concurrency;
 		this.requireSuccess = requireSuccess;
+		this.untilJitIdle = untilJitIdle;
 	}
 
 	@Override
@@ -106,22 +119,67 @@ public final class Warmup implements TakeoverStep, Ordered {
 	private void send(HttpClient client, ExecutorService workers, String base) throws Exception {
 		long started = System.nanoTime();
 		long deadline = (this.duration != null) ? started + this.duration.toNanos() : Long.MAX_VALUE;
-		AtomicLong issued = new AtomicLong();
-		AtomicLong answered = new AtomicLong();
-		AtomicReference<String> failure = new AtomicReference<>();
+		JitActivity jit = new JitActivity();
+		Sent sent = new Sent();
+		run(client, workers, base, sent, (n) -> (this.count > 0 && n >= this.count) || System.nanoTime() >= deadline);
+		long planned = sent.answered.get();
+		String jitState = "";
+		if (this.untilJitIdle != null) {
+			long limit = started + this.untilJitIdle.toNanos();
+			AtomicBoolean stop = new AtomicBoolean();
+			Thread watch = new Thread(() -> {
+				while (!jit.idle() && System.nanoTime() < limit && sent.failure.get() == null) {
+					jit.sleepAndSample();
+				}
+				stop.set(true);
+			}, "tableflip-warmup-jit");
+			watch.setDaemon(true);
+			watch.start();
+			run(client, workers, base, sent, (n) -> stop.get());
+			watch.join();
+			jitState = jit.idle() ? "; then " + (sent.answered.get() - planned) + " more until the JIT was idle"
+					: "; then " + (sent.answered.get() - planned) + " more, and the JIT was still compiling ("
+							+ jit.describe() + ") when tableflip.warmup.max-duration (" + this.untilJitIdle + ") ran out";
+		}
+		long millis = (System.nanoTime() - started) / 1_000_000;
+		String message = "Warm-up sent " + planned + " requests" + jitState + ", in " + millis + " ms, "
+				+ this.concurrency + " at a time: " + this.requests + "; the JIT compiled for " + jit.compiledMillis()
+				+ " ms of it";
+		if (this.untilJitIdle != null && !jit.idle()) {
+			logger.warn(message);
+		}
+		else {
+			logger.info(message);
+		}
+	}
+
+	/** What the workers sent so far, and the first failure. */
+	private static final class Sent {
+
+		final AtomicLong issued = new AtomicLong();
+
+		final AtomicLong answered = new AtomicLong();
+
+		final AtomicReference<String> failure = new AtomicReference<>();
+
+	}
+
+	/** Runs the workers until {@code done} says, for the number of the next request, to stop. */
+	private void run(HttpClient client, ExecutorService workers, String base, Sent sent, LongPredicate done)
+			throws Exception {
 		Runnable worker = () -> {
-			while (failure.get() == null && !Thread.currentThread().isInterrupted()) {
-				long n = issued.getAndIncrement();
-				if ((this.count > 0 && n >= this.count) || System.nanoTime() >= deadline) {
+			while (sent.failure.get() == null && !Thread.currentThread().isInterrupted()) {
+				long n = sent.issued.getAndIncrement();
+				if (done.test(n)) {
 					return;
 				}
 				WarmupRequest request = this.requests.get((int) (n % this.requests.size()));
 				String problem = send(client, base, request);
 				if (problem != null) {
-					failure.compareAndSet(null, problem + " (after " + answered.get() + " answered requests)");
+					sent.failure.compareAndSet(null, problem + " (after " + sent.answered.get() + " answered requests)");
 					return;
 				}
-				answered.incrementAndGet();
+				sent.answered.incrementAndGet();
 			}
 		};
 		List<Future<?>> running = new ArrayList<>();
@@ -131,12 +189,9 @@ public final class Warmup implements TakeoverStep, Ordered {
 		for (Future<?> future : running) {
 			future.get();
 		}
-		if (failure.get() != null) {
-			throw new IllegalStateException(failure.get());
+		if (sent.failure.get() != null) {
+			throw new IllegalStateException(sent.failure.get());
 		}
-		long millis = (System.nanoTime() - started) / 1_000_000;
-		logger.info("Warm-up sent " + answered.get() + " requests in " + millis + " ms, " + this.concurrency
-				+ " at a time: " + this.requests);
 	}
 
 	/** Sends one request; what went wrong, or {@code null}. */

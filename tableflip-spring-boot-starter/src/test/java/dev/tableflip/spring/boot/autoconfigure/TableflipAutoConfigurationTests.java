@@ -117,6 +117,11 @@ class TableflipAutoConfigurationTests {
 				"tableflip.warmup.duration=90s");
 		assertInvalid("tableflip.warmup.concurrency", "tableflip.warmup.requests[0].path=/",
 				"tableflip.warmup.count=5", "tableflip.warmup.concurrency=0");
+		assertInvalid("tableflip.warmup.max-duration", "tableflip.warmup.requests[0].path=/", "tableflip.warmup.count=5",
+				"tableflip.warmup.until-jit-idle=true", "tableflip.warmup.max-duration=60s");
+		assertInvalid("tableflip.warmup.max-duration", "tableflip.warmup.requests[0].path=/",
+				"tableflip.warmup.duration=20s", "tableflip.warmup.until-jit-idle=true",
+				"tableflip.warmup.max-duration=20s");
 		assertInvalid("tableflip.warmup.requests[0].path", "tableflip.warmup.requests[0].path=orders",
 				"tableflip.warmup.count=5");
 		assertInvalid("tableflip.warmup.requests[0].method", "tableflip.warmup.requests[0].path=/",

@@ -1,0 +1,124 @@
+package dev.tableflip.spring.boot.warmup;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import com.sun.net.httpserver.HttpServer;
+import dev.tableflip.spring.boot.PrivateListener;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import org.springframework.boot.web.server.WebServer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatIllegalStateException;
+
+/**
+ * The warm-up against a real HTTP server on loopback (the JDK's), standing in for the private
+ * listener of the application's own server.
+ */
+class WarmupTests {
+
+	private static final List<WarmupRequest> GET_ROOT = List.of(new WarmupRequest("GET", "/", null, "text/plain"));
+
+	private final AtomicInteger served = new AtomicInteger();
+
+	private volatile int status = 200;
+
+	private HttpServer server;
+
+	@BeforeEach
+	void startServer() throws IOException {
+		this.server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+		this.server.createContext("/", (exchange) -> {
+			this.served.incrementAndGet();
+			byte[] body = "ok".getBytes(StandardCharsets.US_ASCII);
+			exchange.sendResponseHeaders(this.status, body.length);
+			exchange.getResponseBody().write(body);
+			exchange.close();
+		});
+		this.server.start();
+	}
+
+	@AfterEach
+	void stopServer() {
+		this.server.stop(0);
+	}
+
+	private Warmup warmup(long count, Duration untilJitIdle) {
+		return new Warmup(this::listener, GET_ROOT, count, null, 2, true, untilJitIdle);
+	}
+
+	private PrivateListener listener() {
+		return new PrivateListener() {
+
+			@Override
+			public boolean isFor(WebServer server) {
+				return true;
+			}
+
+			@Override
+			public InetSocketAddress open() {
+				return WarmupTests.this.server.getAddress();
+			}
+
+			@Override
+			public void close() {
+			}
+
+		};
+	}
+
+	@Test
+	void aCountIsExactlyWhatIsSent() throws Exception {
+		warmup(50, null).run();
+		assertThat(this.served).hasValue(50);
+	}
+
+	@Test
+	void untilJitIdleGoesOnAfterTheCountForAtLeastAWholeWindowOfTheJitsTime() throws Exception {
+		long started = System.nanoTime();
+		warmup(50, Duration.ofSeconds(30)).run();
+		long millis = (System.nanoTime() - started) / 1_000_000;
+		assertThat(this.served.get()).as("requests after the count, while the JIT was watched").isGreaterThan(50);
+		assertThat(millis).as("the JIT is idle only after a whole window of samples")
+			.isGreaterThanOrEqualTo(JitActivity.WINDOW_MILLIS)
+			.isLessThan(Duration.ofSeconds(40).toMillis());
+	}
+
+	@Test
+	void maxDurationEndsAWarmupWhoseJitIsNotKnownIdleYet() throws Exception {
+		long started = System.nanoTime();
+		warmup(10, Duration.ofMillis(700)).run();
+		long millis = (System.nanoTime() - started) / 1_000_000;
+		assertThat(this.served.get()).isGreaterThan(10);
+		assertThat(millis).as("stopped at max-duration, before a window of the JIT's time was seen")
+			.isLessThan(JitActivity.WINDOW_MILLIS);
+	}
+
+	@Test
+	void aFailedAnswerWhileWaitingForTheJitFailsTheWarmup() {
+		Warmup warmup = warmup(20, Duration.ofSeconds(30));
+		Thread failLater = new Thread(() -> {
+			try {
+				while (this.served.get() <= 20) {
+					Thread.sleep(1);
+				}
+				this.status = 500;
+			}
+			catch (InterruptedException ex) {
+				Thread.currentThread().interrupt();
+			}
+		});
+		failLater.setDaemon(true);
+		failLater.start();
+		assertThatIllegalStateException().isThrownBy(warmup::run).withMessageContaining("GET / answered 500");
+	}
+
+}
