@@ -25,9 +25,8 @@ public final class KeepAlive {
 	/** For a rehearsal: how long after its first response each connection ends at the latest; else 0. */
 	private final long rolling;
 
+	/** Whether connections end: during the overlap's ramp, the drain, or a rehearsal. */
 	private volatile boolean ramping;
-
-	private volatile boolean ending;
 
 	/** A keep-alive that keeps every connection alive until the overlap or the drain. */
 	public KeepAlive() {
@@ -57,14 +56,12 @@ public final class KeepAlive {
 	 * channel), held weakly
 	 */
 	public boolean endsConnection(Object connection) {
-		if (this.ending) {
-			return true;
-		}
 		if (!this.ramping) {
 			return false;
 		}
 		long now = System.nanoTime();
-		// no branch on the kind of keep-alive: one the JIT never saw taken would cost a recompile when taken
+		// One path for the overlap, the drain and the rehearsal, no branch on which: a branch the JIT
+		// has never seen taken costs a recompile of the server's request path when it is.
 		long end = Math.max(this.rampEnd, now + this.rolling);
 		long deadline = this.deadlines.computeIfAbsent(connection,
 				(key) -> now + (long) (ThreadLocalRandom.current().nextDouble() * Math.max(0, end - now)));
@@ -73,13 +70,13 @@ public final class KeepAlive {
 
 	/** Whether connections are ending: during the overlap's ramp or the drain. */
 	public boolean handingOver() {
-		return this.ramping || this.ending;
+		return this.ramping;
 	}
 
 	/** From now on, connections end one after another, all of them within {@code over}. */
 	void rampDown(Duration over) {
-		this.deadlines.clear();
 		this.rampEnd = System.nanoTime() + over.toNanos();
+		this.deadlines.clear();
 		this.ramping = true;
 	}
 
@@ -89,10 +86,11 @@ public final class KeepAlive {
 		this.deadlines.clear();
 	}
 
-	/** From now on, every response ends its connection. */
+	/** From now on, every response ends its connection: a ramp that is over. */
 	void end() {
-		this.ending = true;
+		this.rampEnd = System.nanoTime();
 		this.deadlines.clear();
+		this.ramping = true;
 	}
 
 }

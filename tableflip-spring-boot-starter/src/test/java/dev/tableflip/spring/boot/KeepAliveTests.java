@@ -44,6 +44,26 @@ class KeepAliveTests {
 		assertThat(ending()).isEqualTo(1000);
 	}
 
+	@Test
+	void theDrainEndsEveryConnectionAlsoThoseGivenALaterMomentInTheOverlap() {
+		this.keepAlive.rampDown(Duration.ofMinutes(10));
+		assertThat(ending()).isLessThan(50);
+		this.keepAlive.end();
+		assertThat(ending()).isEqualTo(1000);
+	}
+
+	@Test
+	void aRehearsalEndsEachConnectionWithinItsLifetimeForEver() throws InterruptedException {
+		KeepAlive rehearsal = KeepAlive.rehearsal(Duration.ofMillis(300));
+		assertThat(rehearsal.handingOver()).isTrue();
+		assertThat(this.connections.stream().filter(rehearsal::endsConnection).count()).isLessThan(100);
+		Thread.sleep(400);
+		assertThat(this.connections.stream().filter(rehearsal::endsConnection).count()).isEqualTo(1000);
+		List<Object> later = IntStream.range(0, 1000).mapToObj((i) -> new Object()).toList();
+		assertThat(later.stream().filter(rehearsal::endsConnection).count())
+			.as("connections that come later get their own lifetime").isLessThan(100);
+	}
+
 	private long ending() {
 		return this.connections.stream().filter(this.keepAlive::endsConnection).count();
 	}

@@ -48,6 +48,12 @@ final class JitActivity {
 		return (this.compiler != null) ? this.compiler.getTotalCompilationTime() : 0;
 	}
 
+	/** Starts the window afresh: {@link #idle()} needs a whole window of samples from now on. */
+	void startWindow() {
+		this.window.clear();
+		this.window.add(compiled());
+	}
+
 	/** Waits for the next sample and takes it. */
 	void sleepAndSample() {
 		try {

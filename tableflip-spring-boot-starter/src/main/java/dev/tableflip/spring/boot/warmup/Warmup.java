@@ -127,6 +127,7 @@ public final class Warmup implements TakeoverStep, Ordered {
 		if (this.untilJitIdle != null) {
 			long limit = started + this.untilJitIdle.toNanos();
 			AtomicBoolean stop = new AtomicBoolean();
+			jit.startWindow();
 			Thread watch = new Thread(() -> {
 				while (!jit.idle() && System.nanoTime() < limit && sent.failure.get() == null) {
 					jit.sleepAndSample();
