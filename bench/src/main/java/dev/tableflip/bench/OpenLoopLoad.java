@@ -80,7 +80,7 @@ final class OpenLoopLoad implements AutoCloseable {
 		ArrayDeque<Connection> free = new ArrayDeque<>(pool);
 		long start = System.nanoTime();
 		long sent = 0;
-		try (Selector selector = Selector.open()) {
+		try (Selector selector = Selector.open(); Closer closer = () -> pool.forEach(Connection::close)) {
 			while (this.running) {
 				long now = System.nanoTime();
 				long due = start + sent * this.intervalNanos;
@@ -108,13 +108,18 @@ final class OpenLoopLoad implements AutoCloseable {
 					connection.expireIfLate(now, free);
 				}
 			}
-			for (Connection connection : pool) {
-				connection.close();
-			}
 		}
 		catch (IOException | RuntimeException ex) {
 			fail("the load client itself: " + ex);
 		}
+	}
+
+	/** Closes every connection however the loop ends. */
+	private interface Closer extends AutoCloseable {
+
+		@Override
+		void close();
+
 	}
 
 	private void fail(String failure) {
@@ -224,18 +229,18 @@ final class OpenLoopLoad implements AutoCloseable {
 
 		private void read(long now, ArrayDeque<Connection> free) throws IOException {
 			int read = this.channel.read(this.in);
+			if (this.due == 0) {
+				// An idle keep-alive connection the server closed (nothing was lost), or bytes no
+				// request asked for: either way it is not used again. It stays in the free ones.
+				close();
+				return;
+			}
 			if (read < 0) {
-				if (this.due != 0) {
-					failed("the server closed the connection before the whole answer", free);
-				}
-				else { // an idle keep-alive connection the server closed: nothing was lost
-					close();
-				}
+				failed("the server closed the connection before the whole answer", free);
 				return;
 			}
 			this.in.flip();
-			int consumed = this.answer.parse(this.in);
-			if (consumed < 0) {
+			if (!this.answer.parse(this.in)) {
 				failed("an answer that is not HTTP/1.1: " + this.answer.problem, free);
 				return;
 			}
@@ -332,9 +337,8 @@ final class OpenLoopLoad implements AutoCloseable {
 			return this.done;
 		}
 
-		/** Consumes what it can of {@code bytes}; how many bytes, or -1 for an answer that is not HTTP. */
-		int parse(ByteBuffer bytes) {
-			int start = bytes.position();
+		/** Consumes what it can of {@code bytes}; {@code false} for an answer that is not HTTP/1.x. */
+		boolean parse(ByteBuffer bytes) {
 			while (bytes.hasRemaining() && !this.done) {
 				if (this.headersDone && !this.chunked) {
 					int skip = (int) Math.min(this.remaining, bytes.remaining());
@@ -359,28 +363,34 @@ final class OpenLoopLoad implements AutoCloseable {
 					String text = this.line.toString();
 					this.line.setLength(0);
 					if (!(this.headersDone ? chunkLine(text) : headerLine(text))) {
-						return -1;
+						return false;
 					}
 				}
 			}
-			return bytes.position() - start;
+			return true;
 		}
 
 		private boolean headerLine(String text) {
 			if (this.status == 0) {
 				if (!text.startsWith("HTTP/1.") || text.length() < 12) {
-					this.problem = "status line '" + text + "'";
-					return false;
+					return fail("status line '" + text + "'");
 				}
-				this.status = Integer.parseInt(text.substring(9, 12));
+				try {
+					this.status = Integer.parseInt(text.substring(9, 12));
+				}
+				catch (NumberFormatException ex) {
+					return fail("status line '" + text + "'");
+				}
 				return true;
 			}
 			if (text.isEmpty()) {
 				this.headersDone = true;
-				if (!this.chunked) {
+				if (this.chunked) {
+					this.remaining = -1; // chunked wins over a Content-Length (RFC 9112, 6.3)
+				}
+				else {
 					if (this.remaining < 0) {
-						this.problem = "no Content-Length and not chunked";
-						return false;
+						return fail("no Content-Length and not chunked");
 					}
 					this.done = this.remaining == 0;
 				}
@@ -390,7 +400,14 @@ final class OpenLoopLoad implements AutoCloseable {
 			String name = text.substring(0, Math.max(colon, 0)).trim().toLowerCase(Locale.ROOT);
 			String value = text.substring(colon + 1).trim().toLowerCase(Locale.ROOT);
 			switch (name) {
-				case "content-length" -> this.remaining = Long.parseLong(value);
+				case "content-length" -> {
+					try {
+						this.remaining = Long.parseLong(value);
+					}
+					catch (NumberFormatException ex) {
+						return fail("Content-Length '" + value + "'");
+					}
+				}
 				case "transfer-encoding" -> this.chunked = value.contains("chunked");
 				case "connection" -> this.close = value.contains("close");
 				default -> {

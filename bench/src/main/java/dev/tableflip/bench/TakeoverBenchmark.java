@@ -44,17 +44,19 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * client beside it; the report gives both, each with its own CPU use, and the CPU the load
  * client used at the offered rate. After the upgrades of each run, the same jar is started cold
  * beside the loaded process (other ports, no handoff) so that the handoff's own cost shows.
- * Modes: the plain handoff (Go tableflip's rule), the overlap, the warm-up, both, both with the
- * new process at a low CPU priority until it is ready ({@code tableflip.takeover.start-nice}),
- * and on JDK 25 both with an AOT cache. Each JDK, load and mode is one run. Writes a table and a
+ * Upgrades are triggered by SIGHUP (what systemd's ExecReload sends) or by the endpoint.
+ * Modes: the plain handoff (Go tableflip's rule), the overlap (the defaults), the warm-up, both,
+ * both with the new process at a low CPU priority until it is ready
+ * ({@code tableflip.takeover.start-nice}), the recommended settings ({@code jit}: that, with a
+ * warm-up that waits until the JIT is idle), and on JDK 25 and later both with an AOT cache.
+ * Each JDK, load and mode is one run, whose 100 ms bins are written as CSV. Writes a table and a
  * timeline plot.
  *
  * <pre>
  * java -jar bench/target/bench.jar takeover [--jar sample-app/target/sample-app.jar]
  *      [--upgrades 5] [--loads 0.5,0.25 (fractions of the capacity)] [--rate N (instead of --loads)]
  *      [--jdks /usr/lib/jvm/java-17-openjdk-amd64/bin/java,... (default: this JVM's)] [--overlap 5s]
- *      [--warmup 3000] [--connections 16] [--java25 /usr/lib/jvm/temurin-25-jdk-amd64/bin/java]
- *      [--start-nice 19] [--doc docs/performance.md] [--plot docs/takeover.png]
+ *      [--warmup 3000] [--connections 16] [--start-nice 19] [--doc docs/performance.md] [--plot docs/takeover.png]
  *      [--trigger hup|endpoint] [--max-duration 40s (of a warm-up that waits for the JIT)] [--modes plain,overlap,warmup,both,nice,jit,aot]</pre>
  * The table replaces what stands between the markers {@value #BEGIN} and {@value #END} in the doc.
  */
@@ -175,6 +177,10 @@ final class TakeoverBenchmark {
 		Path jar = Path.of(options.getOrDefault("jar", "sample-app/target/sample-app.jar")).toAbsolutePath();
 		if (!Files.isReadable(jar)) {
 			System.err.println("No sample jar at " + jar + ": build it with ./mvnw -pl sample-app -am package -DskipTests");
+			System.exit(2);
+		}
+		if (!List.of("hup", "endpoint").contains(options.getOrDefault("trigger", "hup"))) {
+			System.err.println("--trigger must be hup or endpoint, not " + options.get("trigger"));
 			System.exit(2);
 		}
 		Path work = Files.createTempDirectory("tableflip-takeover");
@@ -499,7 +505,7 @@ final class TakeoverBenchmark {
 		for (Bin bin : after) {
 			calm = (bin.p99Ms() <= limit) ? calm + 1 : 0;
 			if (calm == 10) {
-				return bin.atMs() - 1000 - upgrade.readyMs();
+				return Math.max(0, bin.atMs() - 1000 - upgrade.readyMs());
 			}
 		}
 		return -1;

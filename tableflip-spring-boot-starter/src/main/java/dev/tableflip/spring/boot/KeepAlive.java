@@ -13,7 +13,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * clients move over to the new process a few at a time instead of all at once, whatever their
  * request rate. While the process drains, every response ends its connection. An HTTP/1.x
  * connection ends with a response that says {@code Connection: close}; an HTTP/2 connection
- * is sent a {@code GOAWAY} instead, by each server's own means.
+ * is sent a {@code GOAWAY} instead, by each server's own means. A {@link #rehearsal} ends the
+ * connections of a warm-up's private listener the same way, all the time.
  */
 public final class KeepAlive {
 
@@ -23,19 +24,19 @@ public final class KeepAlive {
 	private volatile long rampEnd = Long.MIN_VALUE;
 
 	/** For a rehearsal: how long after its first response each connection ends at the latest; else 0. */
-	private final long rolling;
+	private final long lifetime;
 
 	/** Whether connections end: during the overlap's ramp, the drain, or a rehearsal. */
-	private volatile boolean ramping;
+	private volatile boolean ending;
 
 	/** A keep-alive that keeps every connection alive until the overlap or the drain. */
 	public KeepAlive() {
 		this(0);
 	}
 
-	private KeepAlive(long rolling) {
-		this.rolling = rolling;
-		this.ramping = rolling > 0;
+	private KeepAlive(long lifetime) {
+		this.lifetime = lifetime;
+		this.ending = lifetime > 0;
 	}
 
 	/**
@@ -56,33 +57,34 @@ public final class KeepAlive {
 	 * channel), held weakly
 	 */
 	public boolean endsConnection(Object connection) {
-		if (!this.ramping) {
+		if (!this.ending) {
 			return false;
 		}
 		long now = System.nanoTime();
 		// One path for the overlap, the drain and the rehearsal, no branch on which: a branch the JIT
 		// has never seen taken costs a recompile of the server's request path when it is.
-		long end = Math.max(this.rampEnd, now + this.rolling);
+		long end = Math.max(this.rampEnd, now + this.lifetime);
 		long deadline = this.deadlines.computeIfAbsent(connection,
 				(key) -> now + (long) (ThreadLocalRandom.current().nextDouble() * Math.max(0, end - now)));
-		return now >= deadline;
+		// a moment given under an earlier ramp (a race with rampDown or end) never outlasts this one's end
+		return now >= Math.min(deadline, end);
 	}
 
-	/** Whether connections are ending: during the overlap's ramp or the drain. */
+	/** Whether connections are ending: during the overlap's ramp, the drain, or a rehearsal. */
 	public boolean handingOver() {
-		return this.ramping;
+		return this.ending;
 	}
 
 	/** From now on, connections end one after another, all of them within {@code over}. */
 	void rampDown(Duration over) {
 		this.rampEnd = System.nanoTime() + over.toNanos();
 		this.deadlines.clear();
-		this.ramping = true;
+		this.ending = true;
 	}
 
 	/** From now on connections are kept alive again: a rollback undoes the overlap's ramp. */
 	void keep() {
-		this.ramping = false;
+		this.ending = false;
 		this.deadlines.clear();
 	}
 
@@ -90,7 +92,7 @@ public final class KeepAlive {
 	void end() {
 		this.rampEnd = System.nanoTime();
 		this.deadlines.clear();
-		this.ramping = true;
+		this.ending = true;
 	}
 
 }

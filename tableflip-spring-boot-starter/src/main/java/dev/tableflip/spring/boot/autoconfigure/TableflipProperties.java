@@ -383,6 +383,10 @@ public class TableflipProperties implements InitializingBean {
 			return this.requireSuccess;
 		}
 
+		public void setRequireSuccess(boolean requireSuccess) {
+			this.requireSuccess = requireSuccess;
+		}
+
 		public boolean isUntilJitIdle() {
 			return this.untilJitIdle;
 		}
@@ -399,15 +403,11 @@ public class TableflipProperties implements InitializingBean {
 			this.maxDuration = maxDuration;
 		}
 
-		public void setRequireSuccess(boolean requireSuccess) {
-			this.requireSuccess = requireSuccess;
-		}
-
 		void check(Duration upgradeTimeout) {
 			if (this.requests.isEmpty()) {
-				if (this.count != 0 || this.duration != null) {
+				if (this.count != 0 || this.duration != null || this.untilJitIdle) {
 					throw new InvalidConfigurationPropertyValueException("tableflip.warmup.requests", "[]",
-							"a warm-up count or duration is set but no request: add tableflip.warmup.requests[0].path");
+							"a warm-up count, duration or until-jit-idle is set but no request: add tableflip.warmup.requests[0].path");
 				}
 				return;
 			}
@@ -427,7 +427,7 @@ public class TableflipProperties implements InitializingBean {
 				throw new InvalidConfigurationPropertyValueException("tableflip.warmup.concurrency", this.concurrency,
 						"must be at least 1");
 			}
-			if (this.untilJitIdle && (this.maxDuration.isNegative() || this.maxDuration.isZero()
+			if (this.untilJitIdle && (this.maxDuration == null || this.maxDuration.isNegative() || this.maxDuration.isZero()
 					|| this.maxDuration.compareTo(upgradeTimeout) >= 0)) {
 				throw new InvalidConfigurationPropertyValueException("tableflip.warmup.max-duration", this.maxDuration,
 						"must be positive and well below tableflip.upgrade-timeout (" + upgradeTimeout

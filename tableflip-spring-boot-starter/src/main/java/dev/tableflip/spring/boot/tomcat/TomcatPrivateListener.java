@@ -10,7 +10,6 @@ import dev.tableflip.spring.boot.KeepAlive;
 import dev.tableflip.spring.boot.PrivateListener;
 import org.apache.catalina.LifecycleException;
 import org.apache.catalina.LifecycleState;
-import org.apache.catalina.Service;
 import org.apache.catalina.connector.Connector;
 import org.apache.coyote.AbstractProtocol;
 import org.apache.coyote.http11.Http11NioProtocol;
@@ -36,6 +35,9 @@ public class TomcatPrivateListener implements PrivateListener {
 
 	private volatile @Nullable Connector connector;
 
+	/** The loopback listener the connector adopted, on tableflip's protocol. */
+	private volatile @Nullable ServerSocketChannel listener;
+
 	public TomcatPrivateListener(ApplicationContext context) {
 		this.context = context;
 	}
@@ -47,7 +49,20 @@ public class TomcatPrivateListener implements PrivateListener {
 
 	@Override
 	public InetSocketAddress open() throws IOException {
-		Service service = tomcat().getTomcat().getService();
+		try {
+			Connector connector = start();
+			if (connector.getState() != LifecycleState.STARTED || connector.getLocalPort() <= 0) {
+				throw new IllegalStateException("the private connector did not start: " + connector.getStateName());
+			}
+			return new InetSocketAddress(InetAddress.getLoopbackAddress(), connector.getLocalPort());
+		}
+		catch (IOException | RuntimeException ex) {
+			close();
+			throw ex;
+		}
+	}
+
+	private Connector start() throws IOException {
 		Connector main = tomcat().getTomcat().getConnector();
 		Connector connector;
 		if (main.getProtocolHandler() instanceof TableflipHttp11NioProtocol) {
@@ -55,6 +70,7 @@ public class TomcatPrivateListener implements PrivateListener {
 			// what will serve and does not recompile it when the overlap ends connections.
 			TableflipHttp11NioProtocol protocol = new TableflipHttp11NioProtocol();
 			ServerSocketChannel listener = ServerSocketChannel.open();
+			this.listener = listener;
 			listener.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
 			protocol.adopt(listener, null, KeepAlive.rehearsal(REHEARSED_CONNECTION));
 			connector = new Connector(protocol);
@@ -69,28 +85,39 @@ public class TomcatPrivateListener implements PrivateListener {
 				&& main.getProtocolHandler().getExecutor() != null) {
 			protocol.setExecutor(main.getProtocolHandler().getExecutor());
 		}
-		service.addConnector(connector);
 		this.connector = connector;
-		if (connector.getState() != LifecycleState.STARTED || connector.getLocalPort() <= 0) {
-			close();
-			throw new IllegalStateException("the private connector did not start: " + connector.getStateName());
-		}
-		return new InetSocketAddress(InetAddress.getLoopbackAddress(), connector.getLocalPort());
+		tomcat().getTomcat().getService().addConnector(connector); // starts it
+		return connector;
 	}
 
 	@Override
 	public void close() {
 		Connector connector = this.connector;
-		if (connector == null) {
-			return;
-		}
+		ServerSocketChannel listener = this.listener;
 		this.connector = null;
-		tomcat().getTomcat().getService().removeConnector(connector); // stops it
+		this.listener = null;
 		try {
-			connector.destroy(); // closes its listener
+			if (connector != null) {
+				tomcat().getTomcat().getService().removeConnector(connector); // stops it
+				connector.destroy(); // closes its listener
+			}
 		}
 		catch (LifecycleException ex) {
 			throw new IllegalStateException("cannot close the private connector", ex);
+		}
+		finally {
+			closeQuietly(listener); // in case the connector never took it
+		}
+	}
+
+	private static void closeQuietly(@Nullable ServerSocketChannel listener) {
+		if (listener != null) {
+			try {
+				listener.close();
+			}
+			catch (IOException ex) {
+				// closed with the connector already, or never bound
+			}
 		}
 	}
 

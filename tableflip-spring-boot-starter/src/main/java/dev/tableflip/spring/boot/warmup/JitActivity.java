@@ -54,14 +54,14 @@ final class JitActivity {
 		this.window.add(compiled());
 	}
 
-	/** Waits for the next sample and takes it. */
-	void sleepAndSample() {
+	/** Waits for the next sample and takes it; {@code false} if interrupted meanwhile, without one. */
+	boolean sleepAndSample() {
 		try {
 			Thread.sleep(SAMPLE_MILLIS);
 		}
 		catch (InterruptedException ex) {
 			Thread.currentThread().interrupt();
-			return;
+			return false;
 		}
 		this.window.addLast(compiled());
 		while (this.window.size() > WINDOW_MILLIS / SAMPLE_MILLIS + 1) {
@@ -70,6 +70,7 @@ final class JitActivity {
 		if (logger.isDebugEnabled()) {
 			logger.debug("JIT: " + describe());
 		}
+		return true;
 	}
 
 	/**

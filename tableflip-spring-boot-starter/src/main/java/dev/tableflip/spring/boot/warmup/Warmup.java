@@ -35,7 +35,7 @@ import org.springframework.core.Ordered;
  * the process is ready. A request that fails, or (if required) answers other than 2xx, fails
  * the warm-up, and with it the upgrade.
  * <p>
- * A count or a duration is a guess at how much the JIT needs. With {@code untilJitIdle}, the
+ * A count or a duration is a guess at how much the JIT needs. Given a {@code maxDuration}, the
  * warm-up then goes on until the JIT has compiled nothing for a while ({@link JitActivity}),
  * at most until {@code maxDuration}: measured under load, a new process whose warm-up stopped
  * at its duration went on compiling for another 12 s after it was ready, with most of a core,
@@ -59,17 +59,18 @@ public final class Warmup implements TakeoverStep, Ordered {
 
 	private final boolean requireSuccess;
 
-	private final @Nullable Duration untilJitIdle;
+	/** The longest the whole warm-up may take while it waits for the JIT, or {@code null} not to wait. */
+	private final @Nullable Duration maxDuration;
 
 	/**
 	 * @param listener the private listener of the running server, looked up when the warm-up runs
 	 * @param count how many requests to send in all, or 0 to send them for {@code duration}
 	 * @param duration how long to send requests when {@code count} is 0
-	 * @param untilJitIdle if not {@code null}, go on after the count or duration until the JIT
-	 * is idle, and stop at the latest this long after the warm-up began
+	 * @param maxDuration if not {@code null}, go on after the count or duration until the JIT
+	 * is idle, and stop at the latest this long after the warm-up began (the count included)
 	 */
 	public Warmup(Supplier<PrivateListener> listener, List<WarmupRequest> requests, long count, @Nullable Duration duration,
-			int concurrency, boolean requireSuccess, @Nullable Duration untilJitIdle) {
+			int concurrency, boolean requireSuccess, @Nullable Duration maxDuration) {
 		if (requests.isEmpty() || concurrency < 1 || (count <= 0 && duration == null)) {
 			throw new IllegalArgumentException("a warm-up needs requests, a count or a duration, and a concurrency");
 		}
@@ -79,7 +80,7 @@ public final class Warmup implements TakeoverStep, Ordered {
 		this.duration = duration;
 		this.concurrency = concurrency;
 		this.requireSuccess = requireSuccess;
-		this.untilJitIdle = untilJitIdle;
+		this.maxDuration = maxDuration;
 	}
 
 	@Override
@@ -118,51 +119,46 @@ public final class Warmup implements TakeoverStep, Ordered {
 
 	private void send(HttpClient client, ExecutorService workers, String base) throws Exception {
 		long started = System.nanoTime();
-		long deadline = (this.duration != null) ? started + this.duration.toNanos() : Long.MAX_VALUE;
+		long limit = (this.maxDuration != null) ? started + this.maxDuration.toNanos() : Long.MAX_VALUE;
+		long deadline = Math.min(limit, (this.duration != null) ? started + this.duration.toNanos() : Long.MAX_VALUE);
 		JitActivity jit = new JitActivity();
 		Sent sent = new Sent();
 		run(client, workers, base, sent, (n) -> (this.count > 0 && n >= this.count) || System.nanoTime() >= deadline);
 		long planned = sent.answered.get();
 		String jitState = "";
-		if (this.untilJitIdle != null) {
-			long limit = started + this.untilJitIdle.toNanos();
+		if (this.maxDuration != null) {
 			AtomicBoolean stop = new AtomicBoolean();
 			jit.startWindow();
 			Thread watch = new Thread(() -> {
-				while (!jit.idle() && System.nanoTime() < limit && sent.failure.get() == null) {
-					jit.sleepAndSample();
+				while (!jit.idle() && System.nanoTime() < limit && !stop.get() && jit.sleepAndSample()) {
+					// one more sample of the JIT's time
 				}
 				stop.set(true);
 			}, "tableflip-warmup-jit");
 			watch.setDaemon(true);
 			watch.start();
-			run(client, workers, base, sent, (n) -> stop.get());
-			watch.join();
+			try {
+				run(client, workers, base, sent, (n) -> stop.get());
+			}
+			finally {
+				stop.set(true);
+				watch.interrupt();
+				watch.join();
+			}
 			jitState = jit.idle() ? "; then " + (sent.answered.get() - planned) + " more until the JIT was idle"
 					: "; then " + (sent.answered.get() - planned) + " more, and the JIT was still compiling ("
-							+ jit.describe() + ") when tableflip.warmup.max-duration (" + this.untilJitIdle + ") ran out";
+							+ jit.describe() + ") when tableflip.warmup.max-duration (" + this.maxDuration + ") ran out";
 		}
 		long millis = (System.nanoTime() - started) / 1_000_000;
 		String message = "Warm-up sent " + planned + " requests" + jitState + ", in " + millis + " ms, "
 				+ this.concurrency + " at a time: " + this.requests + "; the JIT compiled for " + jit.compiledMillis()
 				+ " ms of it";
-		if (this.untilJitIdle != null && !jit.idle()) {
+		if (this.maxDuration != null && !jit.idle()) {
 			logger.warn(message);
 		}
 		else {
 			logger.info(message);
 		}
-	}
-
-	/** What the workers sent so far, and the first failure. */
-	private static final class Sent {
-
-		final AtomicLong issued = new AtomicLong();
-
-		final AtomicLong answered = new AtomicLong();
-
-		final AtomicReference<String> failure = new AtomicReference<>();
-
 	}
 
 	/** Runs the workers until {@code done} says, for the number of the next request, to stop. */
@@ -233,6 +229,17 @@ public final class Warmup implements TakeoverStep, Ordered {
 	@Override
 	public int getOrder() {
 		return 0;
+	}
+
+	/** What the workers sent so far, and the first failure. */
+	private static final class Sent {
+
+		final AtomicLong issued = new AtomicLong();
+
+		final AtomicLong answered = new AtomicLong();
+
+		final AtomicReference<String> failure = new AtomicReference<>();
+
 	}
 
 }
