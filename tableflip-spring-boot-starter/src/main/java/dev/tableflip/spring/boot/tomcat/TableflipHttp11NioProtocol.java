@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Lock;
 
 import dev.tableflip.spring.boot.Intake;
 import dev.tableflip.spring.boot.KeepAlive;
@@ -84,13 +85,29 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 		}
 	}
 
-	/** Pauses the connection's HTTP/2 processor if its moment came (a WebSocket's pause does nothing). */
+	/**
+	 * Pauses the connection's HTTP/2 processor if its moment came (a WebSocket's pause does
+	 * nothing), under the connection's lock, which Tomcat holds while it reads the connection's
+	 * frames. Without it, a frame read at the same instant could see the pause begun and not yet
+	 * timed, and send the final {@code GOAWAY} (the last stream) before the pause's first one
+	 * (2^31-1). The last stream id then rises, which HTTP/2 forbids, and Netty's client closes
+	 * the connection as a protocol error, with the streams it had in flight.
+	 */
 	private void goAwayIfDue(SocketWrapperBase<?> connection) {
 		KeepAlive keepAlive = this.keepAlive;
 		if (keepAlive != null && keepAlive.handingOver()
 				&& connection.getCurrentProcessor() instanceof UpgradeProcessorInternal multiplexed
 				&& keepAlive.endsConnection(connection)) {
-			multiplexed.pause(); // idempotent: GOAWAY once per connection
+			Lock lock = connection.getLock();
+			lock.lock();
+			try {
+				if (!connection.isClosed()) {
+					multiplexed.pause(); // idempotent: GOAWAY once per connection
+				}
+			}
+			finally {
+				lock.unlock();
+			}
 		}
 	}
 
