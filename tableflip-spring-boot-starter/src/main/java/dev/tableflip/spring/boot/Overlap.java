@@ -10,8 +10,9 @@ import org.springframework.core.Ordered;
 /**
  * The old process keeps accepting beside the new one for a while after it is ready, while
  * the new JVM's JIT warms up, and hands its keep-alive connections over one at a time; only
- * then does it stop accepting and drain. The new process meanwhile accepts for a growing part
- * of the time ({@link Intake}), so its share of the traffic grows with its speed. Without it,
+ * then does it stop accepting and drain. The two processes meanwhile take turns to accept, the
+ * new one for a growing part of the time ({@link Intake}), so its share of the traffic grows
+ * with its speed. Without it,
  * all traffic lands at once on a JVM that serves a fraction of its warm throughput for its
  * first seconds.
  */
@@ -43,6 +44,7 @@ public final class Overlap implements TakeoverStep, Ordered {
 	public void run() throws InterruptedException {
 		logger.info("Process " + this.upgrader.pid() + " keeps accepting beside the new process for "
 				+ this.duration.toMillis() + " ms (tableflip.takeover.overlap) and hands over its keep-alive clients");
+		this.upgrader.intake().yieldOver(this.duration); // the new process's growing part of each 100 ms
 		this.upgrader.keepAlive().rampDown(this.duration);
 		Thread.sleep(this.duration.toMillis());
 	}

@@ -454,6 +454,7 @@ public final class ProcessLife {
 			handOver.interrupt();
 		}
 		this.keepAlive.keep();
+		this.intake.settle(); // alone again: accept all the time
 		logger.warn("Upgrade rolled back (" + lost.reason() + "): " + lost.getMessage() + "; process " + pid()
 				+ " serves alone again and can be upgraded");
 		notifyUpgradeListeners(record);

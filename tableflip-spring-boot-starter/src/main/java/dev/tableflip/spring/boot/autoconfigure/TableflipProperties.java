@@ -242,7 +242,8 @@ public class TableflipProperties implements InitializingBean {
 		/**
 		 * How long the old process keeps accepting beside the new one once the new one is
 		 * ready, handing its keep-alive clients over little by little, while the new JVM's JIT
-		 * warms up. Zero stops accepting at once, as Go's tableflip does.
+		 * warms up. The two take turns to accept within every 100 ms, the new one for a part
+		 * that grows over the overlap. Zero stops accepting at once, as Go's tableflip does.
 		 */
 		private Duration overlap = Duration.ofSeconds(5);
 

@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -229,17 +230,24 @@ abstract class UpgradeUnderLoadTests {
 			// The endpoint answers once the new process passed its warm-up and health gate and is ready.
 			this.current = upgradeByEndpoint();
 
-			// During the overlap both processes answer, and the old one says it is in the new one's probation.
-			Set<Long> duringOverlap = new HashSet<>();
+			// During the overlap both processes answer, each in its turns (the new process's part of each 100 ms
+			// grows from none to all over the overlap: about a third of these new connections on average), and
+			// the old one says it is in the new one's probation.
+			Map<Long, Integer> duringOverlap = new HashMap<>();
 			boolean oldSaidProbation = false;
 			long windowEnds = System.nanoTime() + OVERLAP.minusSeconds(1).toNanos();
 			while (System.nanoTime() < windowEnds) {
-				duringOverlap.add(HttpLoad.pidOf(HttpLoad.get(address(), tls(), "/")));
+				duringOverlap.merge(HttpLoad.pidOf(HttpLoad.get(address(), tls(), "/")), 1, Integer::sum);
 				String status = status();
 				oldSaidProbation |= status.contains("\"pid\":" + old) && status.contains("\"state\":\"probation\"");
 			}
-			assertThat(duringOverlap).as("pids answering during the overlap").containsExactlyInAnyOrder(old,
+			System.out.println(getClass().getSimpleName() + ": new connections answered by each process during the "
+					+ "overlap: " + duringOverlap + " (old " + old + ", new " + this.current + ")");
+			assertThat(duringOverlap.keySet()).as("pids answering during the overlap").containsExactlyInAnyOrder(old,
 					this.current);
+			int probes = duringOverlap.values().stream().mapToInt(Integer::intValue).sum();
+			assertThat(duringOverlap.get(this.current)).as("the new process's turns during the overlap: " + duringOverlap)
+				.isGreaterThanOrEqualTo(probes / 10);
 			assertThat(oldSaidProbation).as("the old process reports the probation").isTrue();
 
 			for (Future<HttpLoad.Response> request : slow) {

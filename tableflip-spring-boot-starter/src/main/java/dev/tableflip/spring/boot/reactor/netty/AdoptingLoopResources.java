@@ -59,11 +59,14 @@ class AdoptingLoopResources implements LoopResources {
 		Class<? extends CHANNEL> transport = this.delegate.onChannelClass(channelType, group);
 		Channel channel = adopt(transport, this.listener.get());
 		channel.pipeline().addFirst("tableflip.alreadyBound", new AlreadyBound());
+		IntakeGate gate = new IntakeGate(this.intake);
 		if (!this.intake.isSettled()) {
 			// Not ready yet: leave connections in the shared queue, for the old process.
 			channel.config().setAutoRead(false);
-			channel.pipeline().addFirst("tableflip.intake", new IntakeGate(this.intake));
+			channel.pipeline().addFirst("tableflip.intake", gate);
 		}
+		// In the old process, during the overlap: leave the new process its turns.
+		this.intake.onUnsettled(() -> channel.eventLoop().execute(() -> gate.follow(channel)));
 		this.adopted.accept(channel);
 		return (CHANNEL) channel;
 	}
@@ -105,11 +108,17 @@ class AdoptingLoopResources implements LoopResources {
 
 	}
 
-	/** Starts accepting once the gate opens, on the channel's event loop. */
+	/**
+	 * Starts accepting once the gate opens, on the channel's event loop; then, while the intake
+	 * takes turns with the other process, turns auto-read on and off with its turns.
+	 */
 	private static final class IntakeGate extends ChannelInboundHandlerAdapter {
 
 		/** How often the intake is asked again while it is open. */
 		private static final long OPEN_CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
+
+		/** The shortest wait between two looks at the intake. */
+		private static final long MIN_WAIT_NANOS = TimeUnit.MICROSECONDS.toNanos(200);
 
 		private final Intake intake;
 
@@ -136,8 +145,9 @@ class AdoptingLoopResources implements LoopResources {
 			}
 			long closed = this.intake.closedForNanos();
 			channel.config().setAutoRead(closed == 0);
-			channel.eventLoop().schedule(() -> follow(channel), (closed == 0) ? OPEN_CHECK_NANOS : closed,
-					TimeUnit.NANOSECONDS);
+			// ask again when the turn changes (while open, also every few ms: the intake may settle meanwhile)
+			long next = (closed > 0) ? closed : Math.min(this.intake.openForNanos(), OPEN_CHECK_NANOS);
+			channel.eventLoop().schedule(() -> follow(channel), Math.max(next, MIN_WAIT_NANOS), TimeUnit.NANOSECONDS);
 		}
 
 	}
