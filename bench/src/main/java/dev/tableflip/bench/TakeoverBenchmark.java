@@ -170,10 +170,15 @@ final class TakeoverBenchmark {
 	}
 
 	public static void main(String[] args) throws Exception {
-		Map<String, String> options = new LinkedHashMap<>();
-		for (int i = 0; i + 1 < args.length; i += 2) {
-			options.put(args[i].replaceFirst("^--", ""), args[i + 1]);
-		}
+		Map<String, String> options = Options.parse(args,
+				List.of("jar", "upgrades", "loads", "rate", "jdks", "overlap", "warmup", "warmup-concurrency",
+						"connections", "start-nice", "doc", "plot", "trigger", "max-duration", "modes"),
+				"java -jar bench/target/bench.jar takeover [--jar sample-app/target/sample-app.jar] [--upgrades 5]\n"
+						+ "    [--loads 0.5,0.25 (fractions of the capacity)] [--rate N (instead of --loads)]\n"
+						+ "    [--jdks /path/to/bin/java,... (default: this JVM's)] [--overlap 5s] [--warmup 3000 (or 15s)]\n"
+						+ "    [--warmup-concurrency 2] [--connections 16] [--start-nice 19] [--trigger hup|endpoint]\n"
+						+ "    [--max-duration 40s] [--modes plain,overlap,warmup,both,nice,jit,aot]\n"
+						+ "    [--doc docs/performance.md] [--plot docs/takeover.png]");
 		Path jar = Path.of(options.getOrDefault("jar", "sample-app/target/sample-app.jar")).toAbsolutePath();
 		if (!Files.isReadable(jar)) {
 			System.err.println("No sample jar at " + jar + ": build it with ./mvnw -pl sample-app -am package -DskipTests");

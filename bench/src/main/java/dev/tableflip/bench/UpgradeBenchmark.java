@@ -82,10 +82,14 @@ public final class UpgradeBenchmark {
 			TakeoverBenchmark.main(java.util.Arrays.copyOfRange(args, 1, args.length));
 			return;
 		}
-		Map<String, String> options = new LinkedHashMap<>();
-		for (int i = 0; i + 1 < args.length; i += 2) {
-			options.put(args[i].replaceFirst("^--", ""), args[i + 1]);
+		if (args.length > 0 && args[0].equals("load")) {
+			LoadProbe.main(java.util.Arrays.copyOfRange(args, 1, args.length));
+			return;
 		}
+		Map<String, String> options = Options.parse(args, List.of("jar", "upgrades", "repeat", "out", "only", "java25"),
+				"java -jar bench/target/bench.jar [--jar sample-app/target/sample-app.jar] [--upgrades 5] [--repeat 1]\n"
+						+ "    [--out bench/results.md] [--only all|steady|none] [--java25 /path/to/temurin-25/bin/java]\n"
+						+ "java -jar bench/target/bench.jar takeover --help\njava -jar bench/target/bench.jar load --help");
 		Path jar = Path.of(options.getOrDefault("jar", "sample-app/target/sample-app.jar")).toAbsolutePath();
 		int upgrades = Integer.parseInt(options.getOrDefault("upgrades", "5"));
 		int repeat = Integer.parseInt(options.getOrDefault("repeat", "1"));
