@@ -4,6 +4,7 @@ import java.lang.management.CompilationMXBean;
 import java.lang.management.ManagementFactory;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.function.LongSupplier;
 
 import org.apache.commons.logging.Log;
 import org.apache.commons.logging.LogFactory;
@@ -13,9 +14,13 @@ import org.jspecify.annotations.Nullable;
  * How busy this JVM's JIT compiler is, from the time its compiler threads spent compiling
  * ({@link CompilationMXBean#getTotalCompilationTime()}): sampled every
  * {@value #SAMPLE_MILLIS} ms, it is idle when it compiled for at most {@value #IDLE_MILLIS} ms
- * in the last {@value #WINDOW_MILLIS} ms. A warmed JVM under steady load compiles now and then
- * for years (a method deoptimized, a rarely taken branch); one that still compiles for more
- * than a few per cent of the time has hot paths that are not compiled yet.
+ * in the last {@value #WINDOW_MILLIS} ms and the last {@value #WINDOW_WORK} requests, whichever
+ * window is longer. A warmed JVM under steady load compiles now and then for years (a method
+ * deoptimized, a rarely taken branch); one that still compiles for more than a few per cent of
+ * the time has hot paths that are not compiled yet. The requests matter on a starved CPU: the
+ * JIT compiles a method once it has counted thousands of calls, so at a few hundred requests a
+ * second it can compile nothing for seconds with the hot paths still waiting (seen: a new JVM
+ * pinned to a busy CPU looked idle after 9,000 requests and compiled after it was ready).
  */
 final class JitActivity {
 
@@ -27,31 +32,51 @@ final class JitActivity {
 
 	static final long IDLE_MILLIS = 20;
 
-	private final @Nullable CompilationMXBean compiler;
+	/** The fewest requests a window holds. */
+	static final long WINDOW_WORK = 10_000;
+
+	private final @Nullable LongSupplier compiled;
+
+	/** The requests answered so far. */
+	private final LongSupplier work;
 
 	private final long first;
 
-	/** The compilation time at each sample of the window, oldest first. */
-	private final Deque<Long> window = new ArrayDeque<>();
+	/** The compilation time and the requests answered at each sample of the window, oldest first. */
+	private final Deque<long[]> window = new ArrayDeque<>();
 
-	JitActivity() {
-		CompilationMXBean compiler = ManagementFactory.getCompilationMXBean();
-		this.compiler = (compiler != null && compiler.isCompilationTimeMonitoringSupported()) ? compiler : null;
-		if (this.compiler == null) {
+	JitActivity(LongSupplier work) {
+		this(compilationTime(), work);
+	}
+
+	JitActivity(@Nullable LongSupplier compiled, LongSupplier work) {
+		this.compiled = compiled;
+		this.work = work;
+		if (compiled == null) {
 			logger.warn("This JVM does not tell how long its JIT compiled: the warm-up cannot wait until it is idle");
 		}
 		this.first = compiled();
-		this.window.add(this.first);
+		startWindow();
+	}
+
+	private static @Nullable LongSupplier compilationTime() {
+		CompilationMXBean compiler = ManagementFactory.getCompilationMXBean();
+		return (compiler != null && compiler.isCompilationTimeMonitoringSupported())
+				? compiler::getTotalCompilationTime : null;
 	}
 
 	private long compiled() {
-		return (this.compiler != null) ? this.compiler.getTotalCompilationTime() : 0;
+		return (this.compiled != null) ? this.compiled.getAsLong() : 0;
+	}
+
+	private long[] sample() {
+		return new long[] { compiled(), this.work.getAsLong() };
 	}
 
 	/** Starts the window afresh: {@link #idle()} needs a whole window of samples from now on. */
 	void startWindow() {
 		this.window.clear();
-		this.window.add(compiled());
+		this.window.add(sample());
 	}
 
 	/** Waits for the next sample and takes it; {@code false} if interrupted meanwhile, without one. */
@@ -63,8 +88,10 @@ final class JitActivity {
 			Thread.currentThread().interrupt();
 			return false;
 		}
-		this.window.addLast(compiled());
-		while (this.window.size() > WINDOW_MILLIS / SAMPLE_MILLIS + 1) {
+		this.window.addLast(sample());
+		// drop the oldest sample while the window is whole without it: long enough, and enough requests
+		while (this.window.size() > WINDOW_MILLIS / SAMPLE_MILLIS + 1
+				&& this.window.getLast()[1] - secondOldest()[1] >= WINDOW_WORK) {
 			this.window.removeFirst();
 		}
 		if (logger.isDebugEnabled()) {
@@ -79,14 +106,25 @@ final class JitActivity {
 	 * tell is taken as idle.
 	 */
 	boolean idle() {
-		if (this.compiler == null) {
+		if (this.compiled == null) {
 			return true;
 		}
-		return this.window.size() > WINDOW_MILLIS / SAMPLE_MILLIS && lastWindow() <= IDLE_MILLIS;
+		return this.window.size() > WINDOW_MILLIS / SAMPLE_MILLIS && windowWork() >= WINDOW_WORK
+				&& lastWindow() <= IDLE_MILLIS;
+	}
+
+	private long[] secondOldest() {
+		var samples = this.window.iterator();
+		samples.next();
+		return samples.next();
 	}
 
 	private long lastWindow() {
-		return this.window.getLast() - this.window.getFirst();
+		return this.window.getLast()[0] - this.window.getFirst()[0];
+	}
+
+	private long windowWork() {
+		return this.window.getLast()[1] - this.window.getFirst()[1];
 	}
 
 	/** How long the JIT compiled since this was created, in ms. */
@@ -95,7 +133,8 @@ final class JitActivity {
 	}
 
 	String describe() {
-		return lastWindow() + " ms of compiling in the last " + (this.window.size() - 1) * SAMPLE_MILLIS + " ms";
+		return lastWindow() + " ms of compiling in the last " + (this.window.size() - 1) * SAMPLE_MILLIS + " ms and "
+				+ windowWork() + " requests";
 	}
 
 }

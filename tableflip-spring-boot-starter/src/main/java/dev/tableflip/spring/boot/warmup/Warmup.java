@@ -121,8 +121,8 @@ public final class Warmup implements TakeoverStep, Ordered {
 		long started = System.nanoTime();
 		long limit = (this.maxDuration != null) ? started + this.maxDuration.toNanos() : Long.MAX_VALUE;
 		long deadline = Math.min(limit, (this.duration != null) ? started + this.duration.toNanos() : Long.MAX_VALUE);
-		JitActivity jit = new JitActivity();
 		Sent sent = new Sent();
+		JitActivity jit = new JitActivity(sent.answered::get);
 		run(client, workers, base, sent, (n) -> (this.count > 0 && n >= this.count) || System.nanoTime() >= deadline);
 		long planned = sent.answered.get();
 		String jitState = "";
