@@ -340,8 +340,9 @@ public class TableflipProperties implements InitializingBean {
 
 		/**
 		 * Whether the warm-up goes on after its count or duration until the JIT has compiled
-		 * for at most 20 ms in the last 2 s and the last 10,000 warm-up requests, whichever is
-		 * longer, so that the hot paths are compiled before the process is ready.
+		 * for at most 1 % of the time (20 ms in 2 s) over the last 2 s and the last 10,000
+		 * warm-up requests, whichever is longer, so that the hot paths are compiled before the
+		 * process is ready.
 		 */
 		private boolean untilJitIdle;
 

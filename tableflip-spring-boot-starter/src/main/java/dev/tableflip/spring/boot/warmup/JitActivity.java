@@ -13,9 +13,9 @@ import org.jspecify.annotations.Nullable;
 /**
  * How busy this JVM's JIT compiler is, from the time its compiler threads spent compiling
  * ({@link CompilationMXBean#getTotalCompilationTime()}): sampled every
- * {@value #SAMPLE_MILLIS} ms, it is idle when it compiled for at most {@value #IDLE_MILLIS} ms
- * in the last {@value #WINDOW_MILLIS} ms and the last {@value #WINDOW_WORK} requests, whichever
- * window is longer. A warmed JVM under steady load compiles now and then for years (a method
+ * {@value #SAMPLE_MILLIS} ms, it is idle when it compiled for at most 1 % of the time
+ * ({@value #IDLE_MILLIS} ms in {@value #WINDOW_MILLIS} ms) over the last {@value #WINDOW_MILLIS}
+ * ms and the last {@value #WINDOW_WORK} requests, whichever window is longer. A warmed JVM under steady load compiles now and then for years (a method
  * deoptimized, a rarely taken branch); one that still compiles for more than a few per cent of
  * the time has hot paths that are not compiled yet. The requests matter on a starved CPU: the
  * JIT compiles a method once it has counted thousands of calls, so at a few hundred requests a
@@ -101,16 +101,17 @@ final class JitActivity {
 	}
 
 	/**
-	 * Whether the JIT compiled for at most {@value #IDLE_MILLIS} ms in the last
-	 * {@value #WINDOW_MILLIS} ms; never before a whole window was sampled. A JVM that does not
+	 * Whether the JIT compiled for at most 1 % of the window ({@value #IDLE_MILLIS} ms in
+	 * {@value #WINDOW_MILLIS} ms); never before a whole window was sampled. A JVM that does not
 	 * tell is taken as idle.
 	 */
 	boolean idle() {
 		if (this.compiled == null) {
 			return true;
 		}
+		long windowMillis = (this.window.size() - 1) * SAMPLE_MILLIS;
 		return this.window.size() > WINDOW_MILLIS / SAMPLE_MILLIS && windowWork() >= WINDOW_WORK
-				&& lastWindow() <= IDLE_MILLIS;
+				&& lastWindow() * WINDOW_MILLIS <= IDLE_MILLIS * windowMillis;
 	}
 
 	private long[] secondOldest() {

@@ -44,4 +44,19 @@ class JitActivityTests {
 		assertThat(this.jit.describe()).contains("10000 requests");
 	}
 
+	@Test
+	void aLongerWindowAllowsAsMuchCompilingPerSecond() {
+		// 2.5 s to reach 10,000 requests: 25 ms of compiling is 1 % of it
+		for (int i = 0; i < 10; i++) {
+			this.answered.addAndGet(1_000);
+			this.compiledMillis.addAndGet((i == 5) ? 25 : 0);
+			this.jit.sleepAndSample();
+		}
+		assertThat(this.jit.idle()).as(this.jit.describe()).isTrue();
+		this.compiledMillis.addAndGet(1);
+		this.answered.addAndGet(1_000);
+		this.jit.sleepAndSample(); // the window drops its oldest sample and keeps 26 ms in 2.5 s
+		assertThat(this.jit.idle()).as(this.jit.describe()).isFalse();
+	}
+
 }
