@@ -16,9 +16,9 @@ import java.util.function.LongSupplier;
  * during the last {@code elapsed / overlap} of it, the old one during the rest. The slots are
  * the same in both processes ({@link System#nanoTime()} is the machine's monotonic clock), so
  * the share of new connections each process takes is set by the clock, not by which of them
- * wakes first: the old, warm process's busy event loops would otherwise win nearly every
- * connection from a new process's idle one (seen on Reactor Netty, where both processes'
- * selectors are woken for each connection). The old process learns that the new one is ready a
+ * wakes first: the old, warm process's busy event loops would otherwise mostly win over a new
+ * process's idle one (on Reactor Netty both processes' selectors are woken for each
+ * connection; under load a test saw the new process take none of its probes). The old process learns that the new one is ready a
  * moment after it is, so their turns overlap by that moment rather than leave a gap. After the
  * overlap both accept all the time, until the old process drains.
  */
