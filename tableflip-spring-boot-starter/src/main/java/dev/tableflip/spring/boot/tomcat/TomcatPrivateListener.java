@@ -24,7 +24,8 @@ import org.springframework.context.ApplicationContext;
  * The private listener on Tomcat: a second connector on a loopback port, added to the running
  * server's service and removed again. It shares the main connector's thread pool, so the
  * warm-up also starts the threads that will serve, and on tableflip's protocol it runs the
- * same protocol, whose connections end now and then as they will in an overlap.
+ * same protocol, whose connections end now and then as they will in an overlap, and often get a
+ * new processor, as the main connector's first connections will.
  */
 public class TomcatPrivateListener implements PrivateListener {
 
@@ -73,6 +74,10 @@ public class TomcatPrivateListener implements PrivateListener {
 			this.listener = listener;
 			listener.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
 			protocol.adopt(listener, null, KeepAlive.rehearsal(REHEARSED_CONNECTION));
+			// A cache of one processor: connections then get new processors and recycled ones, and ended ones are
+			// kept or dropped. The main connector's processors are all new at ready; code the JIT compiled
+			// without seeing a new one (or a push) would be thrown away then (-Xlog:deoptimization).
+			protocol.setProcessorCache(1);
 			connector = new Connector(protocol);
 			connector.setPort(((InetSocketAddress) listener.getLocalAddress()).getPort());
 		}
