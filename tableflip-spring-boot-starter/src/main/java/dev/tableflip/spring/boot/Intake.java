@@ -18,9 +18,10 @@ import java.util.function.LongSupplier;
  * the share of new connections each process takes is set by the clock, not by which of them
  * wakes first: the old, warm process's busy event loops would otherwise mostly win over a new
  * process's idle one (on Reactor Netty both processes' selectors are woken for each
- * connection; under load a test saw the new process take none of its probes). The old process learns that the new one is ready a
- * moment after it is, so their turns overlap by that moment rather than leave a gap. After the
- * overlap both accept all the time, until the old process drains.
+ * connection; under load a test saw the new process take none of its probes). The old process
+ * learns that the new one is ready a moment after it is, so their turns overlap by that moment
+ * rather than leave a gap. After the overlap both accept all the time, until the old process
+ * drains.
  */
 public final class Intake {
 
