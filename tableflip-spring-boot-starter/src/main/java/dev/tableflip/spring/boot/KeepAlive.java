@@ -14,7 +14,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * request rate. While the process drains, every response ends its connection. An HTTP/1.x
  * connection ends with a response that says {@code Connection: close}; an HTTP/2 connection
  * is sent a {@code GOAWAY} instead, by each server's own means. A {@link #rehearsal} ends the
- * connections of a warm-up's private listener the same way, all the time.
+ * connections of a warm-up's private listener the same way, all the time, and answers half of
+ * the responses as a process that keeps its connections would.
  */
 public final class KeepAlive {
 
@@ -29,6 +30,9 @@ public final class KeepAlive {
 	/** Whether connections end: during the overlap's ramp, the drain, or a rehearsal. */
 	private volatile boolean ending;
 
+	/** Who answers for a response: this keep-alive; for a rehearsal, this one or one that keeps, at random. */
+	private final KeepAlive[] answering;
+
 	/** A keep-alive that keeps every connection alive until the overlap or the drain. */
 	public KeepAlive() {
 		this(0);
@@ -37,14 +41,19 @@ public final class KeepAlive {
 	private KeepAlive(long lifetime) {
 		this.lifetime = lifetime;
 		this.ending = lifetime > 0;
+		this.answering = (lifetime > 0) ? new KeepAlive[] { this, new KeepAlive() } : new KeepAlive[] { this };
 	}
 
 	/**
 	 * A keep-alive for a warm-up's private listener: each connection ends at a random moment
-	 * within {@code lifetime} of its first response, as connections end during an overlap. So a
-	 * warm-up runs the code an overlap will, and the JIT compiles the hot paths with it; measured,
-	 * an old process whose JIT had never seen a connection end this way recompiled the request
-	 * path (Tomcat's included) the moment its overlap began.
+	 * within {@code lifetime} of its first responses, as connections end during an overlap, and
+	 * half of the responses, at random, are answered as by a process that keeps its connections
+	 * (so a connection ends at the first of those others after its moment). So a warm-up runs
+	 * the code an overlap will, and the code that serves before it, and the JIT compiles both
+	 * with it: measured, an old process whose JIT had never seen a connection end this way
+	 * recompiled the request path (Tomcat's included) the moment its overlap began, and a new
+	 * process whose rehearsal ended every connection threw its compiled {@code endsConnection}
+	 * away at its first real request ({@code -Xlog:deoptimization}, JDK 25).
 	 */
 	public static KeepAlive rehearsal(Duration lifetime) {
 		return new KeepAlive(Math.max(1, lifetime.toNanos()));
@@ -57,6 +66,11 @@ public final class KeepAlive {
 	 * channel), held weakly
 	 */
 	public boolean endsConnection(Object connection) {
+		// An index, not a branch: which of the two answers must not be a branch the JIT could find never taken.
+		return this.answering[ThreadLocalRandom.current().nextInt() & (this.answering.length - 1)].answers(connection);
+	}
+
+	private boolean answers(Object connection) {
 		if (!this.ending) {
 			return false;
 		}
@@ -68,11 +82,6 @@ public final class KeepAlive {
 				(key) -> now + (long) (ThreadLocalRandom.current().nextDouble() * Math.max(0, end - now)));
 		// a moment given under an earlier ramp (a race with rampDown or end) never outlasts this one's end
 		return now >= Math.min(deadline, end);
-	}
-
-	/** Whether connections are ending: during the overlap's ramp, the drain, or a rehearsal. */
-	public boolean handingOver() {
-		return this.ending;
 	}
 
 	/** From now on, connections end one after another, all of them within {@code over}. */

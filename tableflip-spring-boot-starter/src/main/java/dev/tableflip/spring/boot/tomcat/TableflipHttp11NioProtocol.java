@@ -95,8 +95,7 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 	 */
 	private void goAwayIfDue(SocketWrapperBase<?> connection) {
 		KeepAlive keepAlive = this.keepAlive;
-		if (keepAlive != null && keepAlive.handingOver()
-				&& connection.getCurrentProcessor() instanceof UpgradeProcessorInternal multiplexed
+		if (keepAlive != null && connection.getCurrentProcessor() instanceof UpgradeProcessorInternal multiplexed
 				&& keepAlive.endsConnection(connection)) {
 			Lock lock = connection.getLock();
 			lock.lock();

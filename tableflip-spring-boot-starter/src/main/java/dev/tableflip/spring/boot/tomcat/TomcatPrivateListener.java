@@ -12,6 +12,7 @@ import org.apache.catalina.LifecycleException;
 import org.apache.catalina.LifecycleState;
 import org.apache.catalina.connector.Connector;
 import org.apache.coyote.AbstractProtocol;
+import org.apache.coyote.http11.AbstractHttp11Protocol;
 import org.apache.coyote.http11.Http11NioProtocol;
 import org.jspecify.annotations.Nullable;
 
@@ -90,9 +91,33 @@ public class TomcatPrivateListener implements PrivateListener {
 				&& main.getProtocolHandler().getExecutor() != null) {
 			protocol.setExecutor(main.getProtocolHandler().getExecutor());
 		}
+		copyRequestLimits(main, connector);
 		this.connector = connector;
 		tomcat().getTomcat().getService().addConnector(connector); // starts it
 		return connector;
+	}
+
+	/**
+	 * The main connector's limits on a request (as {@code server.tomcat.*} set them), so that
+	 * the private one parses requests by the same code: measured, a private connector left at
+	 * Tomcat's defaults ({@code maxHttpRequestHeaderSize} -1, "the same as the headers'") made
+	 * the new process throw away its compiled request path at its first real request.
+	 */
+	private static void copyRequestLimits(Connector main, Connector connector) {
+		connector.setURIEncoding(main.getURIEncoding());
+		connector.setMaxParameterCount(main.getMaxParameterCount());
+		connector.setMaxPostSize(main.getMaxPostSize());
+		if (main.getProtocolHandler() instanceof AbstractHttp11Protocol<?> from
+				&& connector.getProtocolHandler() instanceof AbstractHttp11Protocol<?> to) {
+			to.setMaxHttpHeaderSize(from.getMaxHttpHeaderSize());
+			to.setMaxHttpRequestHeaderSize(from.getMaxHttpRequestHeaderSize());
+			to.setMaxHttpResponseHeaderSize(from.getMaxHttpResponseHeaderSize());
+			to.setMaxTrailerSize(from.getMaxTrailerSize());
+			to.setMaxExtensionSize(from.getMaxExtensionSize());
+			to.setMaxSwallowSize(from.getMaxSwallowSize());
+			to.setRelaxedPathChars(from.getRelaxedPathChars());
+			to.setRelaxedQueryChars(from.getRelaxedQueryChars());
+		}
 	}
 
 	@Override

@@ -1,8 +1,11 @@
 package dev.tableflip.spring.boot.warmup;
 
 import java.io.IOException;
+import java.net.Inet6Address;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
+import java.net.UnknownHostException;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpRequest.BodyPublishers;
@@ -40,6 +43,14 @@ import org.springframework.core.Ordered;
  * at most until {@code maxDuration}: measured under load, a new process whose warm-up stopped
  * at its duration went on compiling for another 12 s after it was ready, with most of a core,
  * while it took over the traffic.
+ * <p>
+ * The requests are shaped as clients shape theirs, where the JDK's client lets them: a
+ * {@code GET} without a body carries no {@code Content-Length} (JDK 19 and later; JDK 17's
+ * client always sends {@code Content-Length: 0}), and the host is named by address and by name
+ * ({@code localhost}, when it is the listener's address) in turn. A server parses each kind by
+ * its own code; measured, a new process warmed up with {@code Content-Length: 0} and
+ * {@code 127.0.0.1} threw its compiled request path away at its first requests from clients that
+ * sent neither ({@code -Xlog:deoptimization}).
  */
 public final class Warmup implements TakeoverStep, Ordered {
 
@@ -105,7 +116,7 @@ public final class Warmup implements TakeoverStep, Ordered {
 			.executor(clientThreads)
 			.build();
 		try {
-			send(client, workers, "http://" + address.getAddress().getHostAddress() + ":" + address.getPort());
+			send(client, workers, bases(address));
 		}
 		finally {
 			workers.shutdownNow();
@@ -117,13 +128,29 @@ public final class Warmup implements TakeoverStep, Ordered {
 		}
 	}
 
-	private void send(HttpClient client, ExecutorService workers, String base) throws Exception {
+	/** The listener's URI by address, and by the name {@code localhost} if that is what it resolves to. */
+	private static List<String> bases(InetSocketAddress address) {
+		InetAddress ip = address.getAddress();
+		String literal = (ip instanceof Inet6Address) ? "[" + ip.getHostAddress() + "]" : ip.getHostAddress();
+		List<String> bases = new ArrayList<>(List.of("http://" + literal + ":" + address.getPort()));
+		try {
+			if (InetAddress.getByName("localhost").equals(ip)) {
+				bases.add("http://localhost:" + address.getPort());
+			}
+		}
+		catch (UnknownHostException ex) {
+			// no name for it: by address only
+		}
+		return bases;
+	}
+
+	private void send(HttpClient client, ExecutorService workers, List<String> bases) throws Exception {
 		long started = System.nanoTime();
 		long limit = (this.maxDuration != null) ? started + this.maxDuration.toNanos() : Long.MAX_VALUE;
 		long deadline = Math.min(limit, (this.duration != null) ? started + this.duration.toNanos() : Long.MAX_VALUE);
 		Sent sent = new Sent();
 		JitActivity jit = new JitActivity(sent.answered::get);
-		run(client, workers, base, sent, (n) -> (this.count > 0 && n >= this.count) || System.nanoTime() >= deadline);
+		run(client, workers, bases, sent, (n) -> (this.count > 0 && n >= this.count) || System.nanoTime() >= deadline);
 		long planned = sent.answered.get();
 		String jitState = "";
 		if (this.maxDuration != null) {
@@ -138,7 +165,7 @@ public final class Warmup implements TakeoverStep, Ordered {
 			watch.setDaemon(true);
 			watch.start();
 			try {
-				run(client, workers, base, sent, (n) -> stop.get());
+				run(client, workers, bases, sent, (n) -> stop.get());
 			}
 			finally {
 				stop.set(true);
@@ -162,7 +189,7 @@ public final class Warmup implements TakeoverStep, Ordered {
 	}
 
 	/** Runs the workers until {@code done} says, for the number of the next request, to stop. */
-	private void run(HttpClient client, ExecutorService workers, String base, Sent sent, LongPredicate done)
+	private void run(HttpClient client, ExecutorService workers, List<String> bases, Sent sent, LongPredicate done)
 			throws Exception {
 		Runnable worker = () -> {
 			while (sent.failure.get() == null && !Thread.currentThread().isInterrupted()) {
@@ -171,6 +198,7 @@ public final class Warmup implements TakeoverStep, Ordered {
 					return;
 				}
 				WarmupRequest request = this.requests.get((int) (n % this.requests.size()));
+				String base = bases.get((int) ((n / this.requests.size()) % bases.size()));
 				String problem = send(client, base, request);
 				if (problem != null) {
 					sent.failure.compareAndSet(null, problem + " (after " + sent.answered.get() + " answered requests)");
@@ -198,6 +226,9 @@ public final class Warmup implements TakeoverStep, Ordered {
 		if (request.body() != null) {
 			builder.header("Content-Type", request.contentType())
 				.method(request.method(), BodyPublishers.ofString(request.body()));
+		}
+		else if (request.method().equals("GET")) {
+			builder.GET(); // without Content-Length, as clients send it (JDK 19 and later)
 		}
 		else {
 			builder.method(request.method(), BodyPublishers.noBody());

@@ -6,6 +6,7 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import com.sun.net.httpserver.HttpServer;
@@ -18,6 +19,7 @@ import org.springframework.boot.web.server.WebServer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatIllegalStateException;
+import static org.assertj.core.api.Assumptions.assumeThat;
 
 /**
  * The warm-up against a real HTTP server on loopback (the JDK's), standing in for the private
@@ -29,6 +31,9 @@ class WarmupTests {
 
 	private final AtomicInteger served = new AtomicInteger();
 
+	/** Each request's {@code Host} and {@code Content-Length} headers. */
+	private final List<String> seen = new CopyOnWriteArrayList<>();
+
 	private volatile int status = 200;
 
 	private HttpServer server;
@@ -38,6 +43,8 @@ class WarmupTests {
 		this.server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
 		this.server.createContext("/", (exchange) -> {
 			this.served.incrementAndGet();
+			this.seen.add(exchange.getRequestHeaders().getFirst("Host") + " "
+					+ exchange.getRequestHeaders().getFirst("Content-Length"));
 			byte[] body = "ok".getBytes(StandardCharsets.US_ASCII);
 			exchange.sendResponseHeaders(this.status, body.length);
 			exchange.getResponseBody().write(body);
@@ -79,6 +86,21 @@ class WarmupTests {
 	void aCountIsExactlyWhatIsSent() throws Exception {
 		warmup(50, null).run();
 		assertThat(this.served).hasValue(50);
+	}
+
+	@Test
+	void theHostIsNamedByAddressAndByNameInTurnAndAGetHasNoContentLength() throws Exception {
+		assumeThat(InetAddress.getByName("localhost")).as("localhost is the loopback address")
+			.isEqualTo(InetAddress.getLoopbackAddress());
+		assumeThat(Runtime.version().feature()).as("JDK 17's client sends Content-Length: 0 with a GET")
+			.isGreaterThanOrEqualTo(19);
+		warmup(10, null).run();
+		int port = this.server.getAddress().getPort();
+		String address = InetAddress.getLoopbackAddress().getHostAddress();
+		assertThat(this.seen).hasSize(10)
+			.filteredOn((headers) -> headers.equals(address + ":" + port + " null"))
+			.hasSize(5);
+		assertThat(this.seen).filteredOn((headers) -> headers.equals("localhost:" + port + " null")).hasSize(5);
 	}
 
 	@Test
