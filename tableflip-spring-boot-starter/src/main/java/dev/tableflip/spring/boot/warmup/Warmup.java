@@ -241,7 +241,7 @@ public final class Warmup implements TakeoverStep, Ordered {
 			return null;
 		}
 		catch (IOException ex) {
-			return request + " failed: " + ex;
+			return request + " to " + base + " failed: " + ex;
 		}
 		catch (InterruptedException ex) {
 			Thread.currentThread().interrupt();

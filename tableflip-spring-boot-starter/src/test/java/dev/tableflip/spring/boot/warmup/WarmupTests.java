@@ -89,18 +89,23 @@ class WarmupTests {
 	}
 
 	@Test
-	void theHostIsNamedByAddressAndByNameInTurnAndAGetHasNoContentLength() throws Exception {
+	void theHostIsNamedByAddressAndByNameInTurn() throws Exception {
 		assumeThat(InetAddress.getByName("localhost")).as("localhost is the loopback address")
 			.isEqualTo(InetAddress.getLoopbackAddress());
-		assumeThat(Runtime.version().feature()).as("JDK 17's client sends Content-Length: 0 with a GET")
-			.isGreaterThanOrEqualTo(19);
 		warmup(10, null).run();
 		int port = this.server.getAddress().getPort();
 		String address = InetAddress.getLoopbackAddress().getHostAddress();
 		assertThat(this.seen).hasSize(10)
-			.filteredOn((headers) -> headers.equals(address + ":" + port + " null"))
+			.filteredOn((headers) -> headers.startsWith(address + ":" + port + " "))
 			.hasSize(5);
-		assertThat(this.seen).filteredOn((headers) -> headers.equals("localhost:" + port + " null")).hasSize(5);
+		assertThat(this.seen).filteredOn((headers) -> headers.startsWith("localhost:" + port + " ")).hasSize(5);
+	}
+
+	@Test
+	void aGetCarriesNoContentLengthWhereTheJdksClientAllowsIt() throws Exception {
+		warmup(4, null).run();
+		String length = (Runtime.version().feature() >= 19) ? "null" : "0"; // JDK 17's client always sends one
+		assertThat(this.seen).hasSize(4).allMatch((headers) -> headers.endsWith(" " + length));
 	}
 
 	@Test
