@@ -531,6 +531,16 @@ final class ProcessUpgrader implements Upgrader {
 	}
 
 	@Override
+	public void exiting() {
+		synchronized (this) {
+			if (this.state != State.UPGRADED) {
+				return;
+			}
+		}
+		StartPriority.lower(this.options.startNice());
+	}
+
+	@Override
 	public void onRollback(Consumer<UpgradeException> listener) {
 		this.rollbackListeners.add(Objects.requireNonNull(listener, "listener"));
 	}

@@ -9,6 +9,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.IntPredicate;
 import java.util.stream.Stream;
 
 import org.slf4j.Logger;
@@ -23,7 +24,8 @@ import org.slf4j.LoggerFactory;
  * with {@code CAP_SYS_NICE} (root has it) or with an {@code RLIMIT_NICE} that allows the serving
  * process's value ({@code LimitNICE=} in a systemd unit). Without it the new process starts at
  * the serving process's priority: one left at a high nice value after ready would starve while
- * it serves.
+ * it serves. The old process, once it has handed over and has nothing left in flight, moves to
+ * the start priority for its exit, so that the new process keeps the CPU it serves with.
  */
 final class StartPriority {
 
@@ -72,8 +74,7 @@ final class StartPriority {
 
 	/**
 	 * In a new process that is ready: every thread back to the nice value the note names, if
-	 * any. A thread inherits its creator's value, so a pass may meet threads that a thread not
-	 * yet brought back created meanwhile: passes repeat until one finds nothing to change.
+	 * any, so that it serves at the old process's priority.
 	 */
 	static void restore(Map<String, String> notes) {
 		String value = notes.get(NOTE);
@@ -82,19 +83,57 @@ final class StartPriority {
 		}
 		int nice = Integer.parseInt(value);
 		Set<String> failures = new LinkedHashSet<>();
+		int changed = everyThreadTo(nice, (current) -> current != nice, failures);
+		if (failures.isEmpty()) {
+			logger.info("Back to nice {} now that this process is ready ({} threads)", nice, changed);
+		}
+		else {
+			logger.warn("Could not bring every thread back to nice {} now that this process is ready; those left "
+					+ "at a higher nice value get less CPU: {}", nice, failures);
+		}
+	}
+
+	/**
+	 * In an old process that has nothing in flight and takes no more: every thread to {@code startNice} (the
+	 * new processes' start priority), so that what is left of its exit (closing the application,
+	 * the JVM's exit, the kernel freeing its memory) takes the CPU the new process leaves. Raising
+	 * a nice value needs no privilege; threads already at a higher value keep theirs.
+	 */
+	static void lower(int startNice) {
+		if (startNice < 0) {
+			return;
+		}
+		Set<String> failures = new LinkedHashSet<>();
+		int changed = everyThreadTo(startNice, (current) -> current < startNice, failures);
+		if (failures.isEmpty()) {
+			logger.info("Exiting at nice {} ({} threads), beside the new process at full priority", startNice,
+					changed);
+		}
+		else {
+			logger.warn("Could not move every thread to nice {} for the exit: {}", startNice, failures);
+		}
+	}
+
+	/**
+	 * Sets every thread of this process whose nice value {@code needsChange} to {@code nice}. A
+	 * thread inherits its creator's value, so a pass may meet threads that a thread not yet
+	 * changed created meanwhile: passes repeat until one finds nothing to change.
+	 * @return how many threads changed
+	 */
+	private static int everyThreadTo(int nice, IntPredicate needsChange, Set<String> failures) {
 		int changed = 0;
 		for (int pass = 0; pass < 5; pass++) {
 			int changedInPass = 0;
 			try (Stream<Path> tasks = Files.list(Path.of("/proc/self/task"))) {
 				for (Path task : tasks.toList()) {
 					try {
-						if (nice(task.resolve("stat")) != nice) {
+						if (needsChange.test(nice(task.resolve("stat")))) {
 							Native.setNice(Long.parseLong(task.getFileName().toString()), nice);
 							changedInPass++;
 						}
 					}
 					catch (IOException | IllegalStateException ex) {
-						if (Files.exists(task)) { // a thread that ended meanwhile has nothing to bring back
+						if (Files.exists(task)) { // a thread that ended meanwhile has nothing to change
 							failures.add(ex.getMessage());
 						}
 					}
@@ -108,13 +147,7 @@ final class StartPriority {
 				break;
 			}
 		}
-		if (failures.isEmpty()) {
-			logger.info("Back to nice {} now that this process is ready ({} threads)", nice, changed);
-		}
-		else {
-			logger.warn("Could not bring every thread back to nice {} now that this process is ready; those left "
-					+ "at a higher nice value get less CPU: {}", nice, failures);
-		}
+		return changed;
 	}
 
 	/** Why this process's children could not come back to {@code nice}, or {@code null} if they can. */

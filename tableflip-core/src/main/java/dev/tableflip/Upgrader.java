@@ -108,6 +108,19 @@ public interface Upgrader {
 	CompletableFuture<Void> exit();
 
 	/**
+	 * Tells the upgrader that this process, replaced by a new one, has no request in flight and
+	 * takes no more (its listeners closed, its connections told to close): what is left is its
+	 * exit. If new processes start at a lower CPU priority
+	 * ({@link UpgraderOptions#withStartNice}), every thread of this process moves to that
+	 * priority, so that what is left of its exit (closing the application, the JVM's exit, the
+	 * kernel freeing its memory) takes the CPU the new process leaves rather than a share of it.
+	 * Does nothing in a process that has not handed over: one whose upgrader was stopped exits
+	 * at its priority.
+	 */
+	default void exiting() {
+	}
+
+	/**
 	 * Calls {@code listener} when a new process that was ready exits, or reports that it will
 	 * not serve, during its probation ({@link UpgraderOptions#withProbation}): this process is
 	 * ready again and serves alone, {@link #exit()} has not completed, and a later upgrade may

@@ -121,6 +121,29 @@ class UpgraderProcessTest {
 			.contains("LimitNICE=+" + parentNice);
 	}
 
+	@Test
+	void oldProcessExitsAtTheStartNiceValueOnceItHandedOverAndServedItsLast() throws Exception {
+		Event parent = this.services.start("tcp=" + this.tcp, "start-nice=10", "exited-linger-ms=5000");
+		assertThat(StartPriority.nice(Path.of("/proc", Long.toString(parent.pid()), "stat"))).isLessThan(10);
+
+		assertThat(this.services.control(parent, "upgrade")).isEqualTo("OK");
+		this.services.awaitOther("READY", parent.pid(), WAIT);
+		this.services.awaitFrom(parent.pid(), "EXITED", WAIT);
+		assertThat(threadNiceValues(parent.pid())).as("every thread of the old process after exiting()")
+			.containsOnly(10);
+	}
+
+	@Test
+	void processThatWasStoppedWithoutAnUpgradeExitsAtItsOwnPriority() throws Exception {
+		Event parent = this.services.start("tcp=" + this.tcp, "start-nice=10", "exited-linger-ms=5000");
+		int parentNice = StartPriority.nice(Path.of("/proc", Long.toString(parent.pid()), "stat"));
+
+		assertThat(this.services.control(parent, "stop")).isEqualTo("OK");
+		this.services.awaitFrom(parent.pid(), "EXITED", WAIT);
+		assertThat(threadNiceValues(parent.pid())).as("every thread of a process that did not hand over")
+			.containsOnly(parentNice);
+	}
+
 	/** Asks the service to upgrade; completes with its answer once the upgrade is over. */
 	private CompletableFuture<String> upgradeAsync(Event service) {
 		return CompletableFuture.supplyAsync(() -> {

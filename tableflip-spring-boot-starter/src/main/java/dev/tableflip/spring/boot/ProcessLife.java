@@ -485,11 +485,14 @@ public final class ProcessLife {
 	 * closed one after another and the application's long-lived work is ended
 	 * ({@link DrainListener}), a grace period lets idle keep-alive clients send their next
 	 * request and be told to reconnect, and only then Spring's graceful shutdown finishes the
-	 * requests in flight.
+	 * requests in flight. From the moment nothing is in flight (after the grace, or else after
+	 * the graceful shutdown), the rest of the exit runs at the new processes' start priority
+	 * ({@code Upgrader.exiting()}).
 	 */
 	private void drain(Application application) {
 		long started = System.nanoTime();
 		int exitCode = 1;
+		boolean exiting = false;
 		try {
 			logger.info("Draining process " + pid() + ": no new connections, keep-alive ends");
 			step("drain");
@@ -501,6 +504,10 @@ public final class ProcessLife {
 					+ application.drainGrace().toMillis() + " ms");
 			Thread.sleep(application.drainGrace().toMillis());
 			step(null); // what is left is Spring's graceful shutdown
+			if (this.requests.count() == 0) {
+				this.upgrader.exiting(); // nothing in flight: closing the application takes the CPU the new process leaves
+				exiting = true;
+			}
 			exitCode = SpringApplication.exit(application.context());
 			Duration took = Duration.ofNanos(System.nanoTime() - started);
 			application.drained().accept(took);
@@ -511,6 +518,9 @@ public final class ProcessLife {
 		}
 		catch (RuntimeException ex) {
 			logger.error("Draining failed; exiting anyway", ex);
+		}
+		if (!exiting) {
+			this.upgrader.exiting(); // nothing left to serve: the exit takes the CPU the new process leaves
 		}
 		System.exit(exitCode);
 	}

@@ -2,7 +2,10 @@ package dev.tableflip.spring.boot.it;
 
 import java.util.List;
 
-/** Upgrades of a servlet application on Tomcat, over HTTPS and HTTP/2. */
+/**
+ * Upgrades of a servlet application on Tomcat, over HTTPS and HTTP/2, each new process started
+ * at a lower CPU priority until it is ready and each old one exiting at it.
+ */
 class TomcatUpgradeTest extends UpgradeUnderLoadTests {
 
 	@Override
@@ -12,7 +15,8 @@ class TomcatUpgradeTest extends UpgradeUnderLoadTests {
 
 	@Override
 	List<String> serverArguments() {
-		return List.of("--spring.main.web-application-type=servlet");
+		// every new process starts one notch lower (a notch: the load of these tests keeps the CPU busy)
+		return List.of("--spring.main.web-application-type=servlet", "--tableflip.takeover.start-nice=1");
 	}
 
 }

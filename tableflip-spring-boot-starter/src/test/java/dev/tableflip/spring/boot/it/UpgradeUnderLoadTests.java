@@ -435,6 +435,11 @@ abstract class UpgradeUnderLoadTests {
 	private void awaitHandedOver(long old) throws Exception {
 		this.processes.awaitGone(old, WAIT);
 		assertThat(this.processes.output()).as("the old process drained without an error").doesNotContain("Draining failed");
+		if (serverArguments().contains("--tableflip.takeover.start-nice=1")) {
+			assertThat(this.processes.output().lines().filter((line) -> line.contains(" " + old + " --- ")))
+				.as("the old process exits at the new processes' start priority once it served its last request")
+				.anyMatch((line) -> line.contains("Exiting at nice 1 ("));
+		}
 		this.succeeded++;
 		assertThat(Files.readString(this.directory.resolve("app.pid")).trim()).isEqualTo(Long.toString(this.current));
 		long now = this.current;
