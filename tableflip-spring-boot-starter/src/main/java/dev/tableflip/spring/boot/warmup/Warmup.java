@@ -1,9 +1,13 @@
 package dev.tableflip.spring.boot.warmup;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.net.Inet6Address;
 import java.net.InetAddress;
+import java.net.HttpURLConnection;
 import java.net.InetSocketAddress;
+import java.net.Proxy;
 import java.net.URI;
 import java.net.UnknownHostException;
 import java.net.http.HttpClient;
@@ -13,10 +17,12 @@ import java.net.http.HttpResponse.BodyHandlers;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -44,19 +50,40 @@ import org.springframework.core.Ordered;
  * at its duration went on compiling for another 12 s after it was ready, with most of a core,
  * while it took over the traffic.
  * <p>
- * The requests are shaped as clients shape theirs, where the JDK's client lets them: a
- * {@code GET} without a body carries no {@code Content-Length} (JDK 19 and later; JDK 17's
- * client always sends {@code Content-Length: 0}), and the host is named by address and by name
- * ({@code localhost}, when it is the listener's address) in turn. A server parses each kind by
- * its own code; measured, a new process warmed up with {@code Content-Length: 0} and
- * {@code 127.0.0.1} threw its compiled request path away at its first requests from clients that
- * sent neither ({@code -Xlog:deoptimization}).
+ * The requests are shaped as clients shape theirs: a {@code GET} without a body carries no
+ * {@code Content-Length}, and the host is named by address and by name ({@code localhost}, when
+ * it is the listener's address) in turn. A server parses each kind by its own code; measured, a
+ * new process warmed up with {@code Content-Length: 0} and {@code 127.0.0.1} threw its compiled
+ * request path away at its first requests from clients that sent neither
+ * ({@code -Xlog:deoptimization} on JDK 25; on JDK 17, {@code Http11Processor.service},
+ * {@code prepareRequest} and {@code Http11InputBuffer.nextRequest} "made not entrant" within
+ * 120 ms of ready). The JDK's {@code HttpClient} sends {@code Content-Length: 0} with every
+ * {@code GET} before JDK 19, so there every other bodyless {@code GET} goes through
+ * {@link HttpURLConnection}, which sends none (and adds {@code Accept} and
+ * {@code Connection: keep-alive}): the server sees both shapes.
+ * <p>
+ * Every {@value #SURGE_SECONDS} s, {@value #SURGE} requests go at once, besides the workers': a
+ * server's thread pool grows under real traffic, and code compiled while it never had to (a
+ * warm-up {@code concurrency} below the pool's idle threads) is thrown away when it does.
+ * Measured (JDK 25, {@code -Xlog:deoptimization}), Tomcat's {@code TaskQueue.offer} and
+ * {@code ThreadPoolExecutor.getTask} trapped 2 s after ready, with a p99 above twice the
+ * steady one in that 100 ms; on JDK 17 {@code Http11Processor.service} went with them.
  */
 public final class Warmup implements TakeoverStep, Ordered {
 
 	private static final Log logger = LogFactory.getLog(Warmup.class);
 
 	private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(30);
+
+	private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
+
+	/** How many requests a surge sends at once: more than a server's idle threads (Tomcat keeps 10). */
+	static final int SURGE = 32;
+
+	static final long SURGE_SECONDS = 5;
+
+	/** Whether the JDK's {@code HttpClient} sends {@code Content-Length: 0} with a {@code GET} (before JDK 19). */
+	private static final boolean CLIENT_SENDS_LENGTH_WITH_GET = Runtime.version().feature() < 19;
 
 	private final Supplier<PrivateListener> listener;
 
@@ -112,7 +139,7 @@ public final class Warmup implements TakeoverStep, Ordered {
 		ExecutorService clientThreads = Executors.newCachedThreadPool(daemon("tableflip-warmup-client"));
 		HttpClient client = HttpClient.newBuilder()
 			.version(HttpClient.Version.HTTP_1_1)
-			.connectTimeout(Duration.ofSeconds(5))
+			.connectTimeout(CONNECT_TIMEOUT)
 			.executor(clientThreads)
 			.build();
 		try {
@@ -150,6 +177,23 @@ public final class Warmup implements TakeoverStep, Ordered {
 		long deadline = Math.min(limit, (this.duration != null) ? started + this.duration.toNanos() : Long.MAX_VALUE);
 		Sent sent = new Sent();
 		JitActivity jit = new JitActivity(sent.answered::get);
+		Thread surges = new Thread(() -> surges(client, bases, sent), "tableflip-warmup-surge");
+		surges.setDaemon(true);
+		surges.start();
+		try {
+			send(client, workers, bases, sent, jit, started, limit, deadline);
+		}
+		finally {
+			surges.interrupt();
+			surges.join();
+		}
+		if (sent.failure.get() != null) { // a surge's, after the workers were done
+			throw new IllegalStateException(sent.failure.get());
+		}
+	}
+
+	private void send(HttpClient client, ExecutorService workers, List<String> bases, Sent sent, JitActivity jit,
+			long started, long limit, long deadline) throws Exception {
 		run(client, workers, bases, sent, (n) -> (this.count > 0 && n >= this.count) || System.nanoTime() >= deadline);
 		long planned = sent.answered.get();
 		String jitState = "";
@@ -178,8 +222,8 @@ public final class Warmup implements TakeoverStep, Ordered {
 		}
 		long millis = (System.nanoTime() - started) / 1_000_000;
 		String message = "Warm-up sent " + planned + " requests" + jitState + ", in " + millis + " ms, "
-				+ this.concurrency + " at a time: " + this.requests + "; the JIT compiled for " + jit.compiledMillis()
-				+ " ms of it";
+				+ this.concurrency + " at a time (and " + sent.surges.get() + " surges of " + SURGE + " at once): "
+				+ this.requests + "; the JIT compiled for " + jit.compiledMillis() + " ms of it";
 		if (this.maxDuration != null && !jit.idle()) {
 			logger.warn(message);
 		}
@@ -199,7 +243,9 @@ public final class Warmup implements TakeoverStep, Ordered {
 				}
 				WarmupRequest request = this.requests.get((int) (n % this.requests.size()));
 				String base = bases.get((int) ((n / this.requests.size()) % bases.size()));
-				String problem = send(client, base, request);
+				boolean withoutLength = CLIENT_SENDS_LENGTH_WITH_GET && request.body() == null
+						&& request.method().equals("GET") && (n / this.requests.size() / bases.size()) % 2 == 1;
+				String problem = withoutLength ? sendWithoutLength(base, request) : send(client, base, request);
 				if (problem != null) {
 					sent.failure.compareAndSet(null, problem + " (after " + sent.answered.get() + " answered requests)");
 					return;
@@ -208,37 +254,67 @@ public final class Warmup implements TakeoverStep, Ordered {
 			}
 		};
 		List<Future<?>> running = new ArrayList<>();
-		for (int i = 0; i < this.concurrency; i++) {
-			running.add(workers.submit(worker));
+		sent.done = done; // the surges' too
+		try {
+			for (int i = 0; i < this.concurrency; i++) {
+				running.add(workers.submit(worker));
+			}
+			for (Future<?> future : running) {
+				future.get();
+			}
 		}
-		for (Future<?> future : running) {
-			future.get();
+		finally {
+			sent.done = Sent.NONE;
 		}
 		if (sent.failure.get() != null) {
 			throw new IllegalStateException(sent.failure.get());
 		}
 	}
 
+	/**
+	 * Until interrupted or a request failed: every {@value #SURGE_SECONDS} s, {@value #SURGE}
+	 * requests sent at once, while the workers send theirs; each is one of the warm-up's
+	 * requests (a count is the count, surges included), and counts as answered or fails it.
+	 */
+	private void surges(HttpClient client, List<String> bases, Sent sent) {
+		while (sent.failure.get() == null) {
+			try {
+				TimeUnit.SECONDS.sleep(SURGE_SECONDS);
+			}
+			catch (InterruptedException ex) {
+				return;
+			}
+			List<CompletableFuture<@Nullable String>> answers = new ArrayList<>();
+			for (int i = 0; i < SURGE; i++) {
+				long n = sent.issued.getAndIncrement();
+				if (sent.done.test(n)) {
+					break;
+				}
+				WarmupRequest request = this.requests.get((int) (n % this.requests.size()));
+				String base = bases.get((int) ((n / this.requests.size()) % bases.size()));
+				answers.add(client.sendAsync(request(base, request), BodyHandlers.discarding())
+					.handle((response, ex) -> (ex != null) ? request + " to " + base + " failed: " + ex
+							: problem(request, response.statusCode())));
+			}
+			for (CompletableFuture<@Nullable String> answer : answers) {
+				String problem = answer.join();
+				if (problem != null) {
+					sent.failure.compareAndSet(null, problem + " (one of a surge of " + SURGE + " at once, after "
+							+ sent.answered.get() + " answered requests)");
+					return;
+				}
+				sent.answered.incrementAndGet();
+			}
+			if (answers.size() == SURGE) {
+				sent.surges.incrementAndGet();
+			}
+		}
+	}
+
 	/** Sends one request; what went wrong, or {@code null}. */
 	private @Nullable String send(HttpClient client, String base, WarmupRequest request) {
-		HttpRequest.Builder builder = HttpRequest.newBuilder(URI.create(base + request.path()))
-			.timeout(REQUEST_TIMEOUT);
-		if (request.body() != null) {
-			builder.header("Content-Type", request.contentType())
-				.method(request.method(), BodyPublishers.ofString(request.body()));
-		}
-		else if (request.method().equals("GET")) {
-			builder.GET(); // without Content-Length, as clients send it (JDK 19 and later)
-		}
-		else {
-			builder.method(request.method(), BodyPublishers.noBody());
-		}
 		try {
-			int status = client.send(builder.build(), BodyHandlers.discarding()).statusCode();
-			if (this.requireSuccess && (status < 200 || status > 299)) {
-				return request + " answered " + status;
-			}
-			return null;
+			return problem(request, client.send(request(base, request), BodyHandlers.discarding()).statusCode());
 		}
 		catch (IOException ex) {
 			return request + " to " + base + " failed: " + ex;
@@ -247,6 +323,52 @@ public final class Warmup implements TakeoverStep, Ordered {
 			Thread.currentThread().interrupt();
 			return request + " was interrupted";
 		}
+	}
+
+	private static HttpRequest request(String base, WarmupRequest request) {
+		HttpRequest.Builder builder = HttpRequest.newBuilder(URI.create(base + request.path()))
+			.timeout(REQUEST_TIMEOUT);
+		if (request.body() != null) {
+			builder.header("Content-Type", request.contentType())
+				.method(request.method(), BodyPublishers.ofString(request.body()));
+		}
+		else if (request.method().equals("GET")) {
+			builder.GET(); // without Content-Length from JDK 19 on; with Content-Length: 0 before
+		}
+		else {
+			builder.method(request.method(), BodyPublishers.noBody());
+		}
+		return builder.build();
+	}
+
+	/**
+	 * Sends a bodyless {@code GET} without {@code Content-Length}, through the JDK's
+	 * {@link HttpURLConnection}; the answer is read to its end, so that the connection is kept
+	 * alive for the next one. What went wrong, or {@code null}.
+	 */
+	private @Nullable String sendWithoutLength(String base, WarmupRequest request) {
+		try {
+			HttpURLConnection connection = (HttpURLConnection) URI.create(base + request.path())
+				.toURL()
+				.openConnection(Proxy.NO_PROXY);
+			connection.setConnectTimeout((int) CONNECT_TIMEOUT.toMillis());
+			connection.setReadTimeout((int) REQUEST_TIMEOUT.toMillis());
+			connection.setUseCaches(false);
+			int status = connection.getResponseCode();
+			try (InputStream body = (status >= 400) ? connection.getErrorStream() : connection.getInputStream()) {
+				if (body != null) {
+					body.transferTo(OutputStream.nullOutputStream());
+				}
+			}
+			return problem(request, status);
+		}
+		catch (IOException ex) {
+			return request + " to " + base + " failed: " + ex;
+		}
+	}
+
+	private @Nullable String problem(WarmupRequest request, int status) {
+		return (this.requireSuccess && (status < 200 || status > 299)) ? request + " answered " + status : null;
 	}
 
 	private static ThreadFactory daemon(String name) {
@@ -268,6 +390,13 @@ public final class Warmup implements TakeoverStep, Ordered {
 		final AtomicLong issued = new AtomicLong();
 
 		final AtomicLong answered = new AtomicLong();
+
+		final AtomicLong surges = new AtomicLong();
+
+		static final LongPredicate NONE = (n) -> true;
+
+		/** Whether request number n is past the end of the workers' current run; between runs, every one is. */
+		volatile LongPredicate done = NONE;
 
 		final AtomicReference<String> failure = new AtomicReference<>();
 
