@@ -241,8 +241,8 @@ public final class Warmup implements TakeoverStep, Ordered {
 				if (done.test(n)) {
 					return;
 				}
-				WarmupRequest request = this.requests.get((int) (n % this.requests.size()));
-				String base = bases.get((int) ((n / this.requests.size()) % bases.size()));
+				WarmupRequest request = request(n);
+				String base = base(n, bases);
 				boolean withoutLength = CLIENT_SENDS_LENGTH_WITH_GET && request.body() == null
 						&& request.method().equals("GET") && (n / this.requests.size() / bases.size()) % 2 == 1;
 				String problem = withoutLength ? sendWithoutLength(base, request) : send(client, base, request);
@@ -290,8 +290,8 @@ public final class Warmup implements TakeoverStep, Ordered {
 				if (sent.done.test(n)) {
 					break;
 				}
-				WarmupRequest request = this.requests.get((int) (n % this.requests.size()));
-				String base = bases.get((int) ((n / this.requests.size()) % bases.size()));
+				WarmupRequest request = request(n);
+				String base = base(n, bases);
 				answers.add(client.sendAsync(request(base, request), BodyHandlers.discarding())
 					.handle((response, ex) -> (ex != null) ? request + " to " + base + " failed: " + ex
 							: problem(request, response.statusCode())));
@@ -309,6 +309,16 @@ public final class Warmup implements TakeoverStep, Ordered {
 				sent.surges.incrementAndGet();
 			}
 		}
+	}
+
+	/** Request number {@code n}: the configured requests in turn. */
+	private WarmupRequest request(long n) {
+		return this.requests.get((int) (n % this.requests.size()));
+	}
+
+	/** Where request number {@code n} goes: each host name in turn, after a round of the requests. */
+	private String base(long n, List<String> bases) {
+		return bases.get((int) ((n / this.requests.size()) % bases.size()));
 	}
 
 	/** Sends one request; what went wrong, or {@code null}. */
