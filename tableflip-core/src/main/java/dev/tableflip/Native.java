@@ -9,6 +9,7 @@ import java.util.List;
 import jnr.constants.platform.Fcntl;
 import jnr.constants.platform.OpenFlags;
 import jnr.ffi.LibraryLoader;
+import jnr.ffi.Platform;
 import jnr.ffi.annotations.In;
 import jnr.ffi.annotations.Out;
 import jnr.ffi.byref.IntByReference;
@@ -63,6 +64,21 @@ final class Native {
 
 	private static final int PRIO_PROCESS = 0;
 
+	/** {@code struct sched_attr}, its first version: size, policy, flags, nice, priority, runtime, deadline, period. */
+	private static final int SCHED_ATTR_BYTES = 48;
+
+	private static final long SCHED_FLAG_KEEP_POLICY = 0x08;
+
+	/**
+	 * {@code sched_setattr} and {@code sched_getattr} by number (glibc wraps them only since 2.41),
+	 * or {@code null} on an architecture this library does not know them for.
+	 */
+	private static final long[] SCHED_ATTR_CALLS = switch (Platform.getNativePlatform().getCPU()) {
+		case X86_64 -> new long[] { 314, 315 };
+		case AARCH64 -> new long[] { 274, 275 };
+		default -> null;
+	};
+
 	static final int SOCK_DGRAM = 2;
 
 	/** Descriptors a single receive accepts; the handshake sends one per message. */
@@ -90,6 +106,12 @@ final class Native {
 
 		@ssize_t
 		long sendto(int fd, @In byte[] buffer, @size_t long length, int flags, @In byte[] address, int addressLength);
+
+		/** {@code syscall(SYS_sched_setattr, tid, attr, flags)}. */
+		long syscall(long number, long tid, @In byte[] attr, long flags);
+
+		/** {@code syscall(SYS_sched_getattr, tid, attr, size, flags)}. */
+		long syscall(long number, long tid, @Out byte[] attr, long size, long flags);
 
 	}
 
@@ -120,6 +142,43 @@ final class Native {
 		if (posix.setpriority(PRIO_PROCESS, (int) tid, nice) != 0) {
 			throw new IOException("setpriority(" + tid + ", " + nice + ") failed: " + posix.strerror(posix.errno()));
 		}
+	}
+
+	/**
+	 * Sets one thread's time slice: how long it may run before a thread that wakes on its CPU takes
+	 * the CPU over, in nanoseconds, or 0 for the kernel's default. Linux 6.12 and later take it
+	 * ({@code sched_setattr}'s {@code sched_runtime} for a normal thread, which the EEVDF scheduler
+	 * clamps to 0.1 to 100 ms); earlier kernels ignore it. The thread keeps its policy; its nice
+	 * value becomes {@code nice}.
+	 */
+	static void setSlice(long tid, int nice, long nanos) throws IOException {
+		byte[] attr = new byte[SCHED_ATTR_BYTES];
+		ByteBuffer.wrap(attr)
+			.order(ByteOrder.nativeOrder())
+			.putInt(0, SCHED_ATTR_BYTES)
+			.putLong(8, SCHED_FLAG_KEEP_POLICY)
+			.putInt(16, nice)
+			.putLong(24, nanos);
+		if (libc.syscall(schedAttrCall(0), tid, attr, 0) != 0) {
+			throw new IOException("sched_setattr(" + tid + ", nice " + nice + ", slice " + nanos + " ns) failed: "
+					+ posix.strerror(posix.errno()));
+		}
+	}
+
+	/** One thread's time slice in nanoseconds; 0 from a kernel that does not say (before Linux 6.12). */
+	static long slice(long tid) throws IOException {
+		byte[] attr = new byte[SCHED_ATTR_BYTES];
+		if (libc.syscall(schedAttrCall(1), tid, attr, SCHED_ATTR_BYTES, 0) != 0) {
+			throw new IOException("sched_getattr(" + tid + ") failed: " + posix.strerror(posix.errno()));
+		}
+		return ByteBuffer.wrap(attr).order(ByteOrder.nativeOrder()).getLong(24);
+	}
+
+	private static long schedAttrCall(int which) throws IOException {
+		if (SCHED_ATTR_CALLS == null) {
+			throw new IOException("sched_setattr's number is not known on " + Platform.getNativePlatform().getCPU());
+		}
+		return SCHED_ATTR_CALLS[which];
 	}
 
 	/**

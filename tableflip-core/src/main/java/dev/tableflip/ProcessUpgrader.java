@@ -166,8 +166,10 @@ final class ProcessUpgrader implements Upgrader {
 		if (this.state != State.STARTING) {
 			return;
 		}
-		if (this.parent != null) {
-			StartPriority.restore(this.parent.notes()); // serving from now on: at the old process's priority
+		if (this.parent != null && StartPriority.restore(this.parent.notes())) {
+			// Serving from now on, at the old process's priority, beside its exit at a lower one.
+			StartPriority.shortSlices("while the old process " + this.parent.pid() + " exits");
+			this.parent.exited().thenRun(StartPriority::defaultSlices);
 		}
 		this.fds.closeInherited();
 		if (this.options.pidFile() != null) {
@@ -282,11 +284,13 @@ final class ProcessUpgrader implements Upgrader {
 			this.systemd.extend(this.options.upgradeTimeout().plusSeconds(30));
 		}
 		// Started under the lock, so that stop() always sees the new process it must kill.
+		boolean startedLower;
 		try {
 			Map<String, String> notes = notes(cause);
 			List<String> command = StartPriority.command(command(), this.options.startNice(), notes);
 			this.child = Child.start(command, this.options.environment(), INITIAL_WORKING_DIRECTORY,
 					this.fds.handoffs(), generation(), notes);
+			startedLower = notes.containsKey(StartPriority.NOTE);
 		}
 		catch (UpgradeException ex) {
 			this.state = State.UPGRADING;
@@ -298,7 +302,7 @@ final class ProcessUpgrader implements Upgrader {
 		logger.info("Upgrade ({}): started new process {}", cause, this.child.pid());
 		CompletableFuture<Long> result = new CompletableFuture<>();
 		Child started = this.child;
-		Thread upgrade = new Thread(() -> runUpgrade(started, result), "tableflip-upgrade");
+		Thread upgrade = new Thread(() -> runUpgrade(started, startedLower, result), "tableflip-upgrade");
 		upgrade.setDaemon(true);
 		upgrade.start();
 		return result;
@@ -319,8 +323,11 @@ final class ProcessUpgrader implements Upgrader {
 		};
 	}
 
-	private void runUpgrade(Child child, CompletableFuture<Long> result) {
+	private void runUpgrade(Child child, boolean startedLower, CompletableFuture<Long> result) {
 		long started = System.nanoTime();
+		if (startedLower) {
+			StartPriority.shortSlices("while the new process " + child.pid() + " starts at a lower priority");
+		}
 		try {
 			awaitReady(child);
 			long took = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
@@ -350,6 +357,11 @@ final class ProcessUpgrader implements Upgrader {
 			failed(failure);
 			logger.error("Upgrade failed", ex);
 			result.completeExceptionally(failure);
+		}
+		finally {
+			if (startedLower) { // ready at full priority, or gone
+				StartPriority.defaultSlices();
+			}
 		}
 	}
 

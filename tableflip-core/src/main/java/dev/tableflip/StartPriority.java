@@ -26,6 +26,13 @@ import org.slf4j.LoggerFactory;
  * the serving process's priority: one left at a high nice value after ready would starve while
  * it serves. The old process, once it has handed over and has nothing left in flight, moves to
  * the start priority for its exit, so that the new process keeps the CPU it serves with.
+ * <p>
+ * A nice value sets a thread's share of the CPU, not how soon it gets it: a thread of the serving
+ * process that wakes may wait for the slice of a lower-priority thread on its CPU to end (Linux's
+ * EEVDF scheduler, 1.4 ms on 2 CPUs, often a 4 ms tick). So while a process at a lower priority
+ * runs beside it (the new one starting, the old one exiting), the serving process takes the
+ * shortest time slice the kernel gives (0.1 ms, Linux 6.12 and later): a thread with a shorter
+ * slice than the running one takes the CPU as it wakes.
  */
 final class StartPriority {
 
@@ -35,6 +42,9 @@ final class StartPriority {
 	static final String NOTE = "process.nice-at-ready";
 
 	private static final int CAP_SYS_NICE = 23;
+
+	/** The shortest time slice Linux gives a normal thread (EEVDF clamps {@code sched_runtime} to 0.1 ms). */
+	static final long SERVING_SLICE_NANOS = 100_000;
 
 	private StartPriority() {
 	}
@@ -75,11 +85,12 @@ final class StartPriority {
 	/**
 	 * In a new process that is ready: every thread back to the nice value the note names, if
 	 * any, so that it serves at the old process's priority.
+	 * @return whether this process started at a lower priority than the old one
 	 */
-	static void restore(Map<String, String> notes) {
+	static boolean restore(Map<String, String> notes) {
 		String value = notes.get(NOTE);
 		if (value == null) {
-			return;
+			return false;
 		}
 		int nice = Integer.parseInt(value);
 		Set<String> failures = new LinkedHashSet<>();
@@ -91,6 +102,7 @@ final class StartPriority {
 			logger.warn("Could not bring every thread back to nice {} now that this process is ready; those left "
 					+ "at a higher nice value get less CPU: {}", nice, failures);
 		}
+		return true;
 	}
 
 	/**
@@ -115,20 +127,85 @@ final class StartPriority {
 	}
 
 	/**
-	 * Sets every thread of this process whose nice value {@code needsChange} to {@code nice}. A
-	 * thread inherits its creator's value, so a pass may meet threads that a thread not yet
-	 * changed created meanwhile: passes repeat until one finds nothing to change.
+	 * In a process that serves beside one at a lower priority: every thread to the shortest time
+	 * slice, so that a thread that wakes to serve takes its CPU from the other process's thread at
+	 * once. A kernel before Linux 6.12 keeps its default slice, which the log says.
+	 * @param beside the other process, for the log
+	 */
+	static void shortSlices(String beside) {
+		Set<String> failures = new LinkedHashSet<>();
+		int changed = everyThread((tid, task) -> {
+			if (Native.slice(tid) == SERVING_SLICE_NANOS) {
+				return false;
+			}
+			Native.setSlice(tid, nice(task.resolve("stat")), SERVING_SLICE_NANOS);
+			long slice = Native.slice(tid);
+			if (slice != SERVING_SLICE_NANOS) {
+				throw new IOException("the kernel keeps " + ((slice > 0) ? "a slice of " + slice + " ns" : "its own slice")
+						+ " (time slices per thread come with Linux 6.12)");
+			}
+			return true;
+		}, failures);
+		if (failures.isEmpty()) {
+			logger.info("Serving with time slices of {} ms ({} threads) {}: a thread that wakes to serve takes the "
+					+ "CPU from one at a lower priority at once", SERVING_SLICE_NANOS / 1e6, changed, beside);
+		}
+		else {
+			logger.info("Serving with the kernel's default time slices {}: {}", beside, failures);
+		}
+	}
+
+	/** Every thread that {@link #shortSlices} changed back to the kernel's default time slice. */
+	static void defaultSlices() {
+		Set<String> failures = new LinkedHashSet<>();
+		int changed = everyThread((tid, task) -> {
+			if (Native.slice(tid) != SERVING_SLICE_NANOS) {
+				return false;
+			}
+			Native.setSlice(tid, nice(task.resolve("stat")), 0);
+			return true;
+		}, failures);
+		if (!failures.isEmpty()) {
+			logger.warn("Could not bring every thread back to the kernel's default time slice: {}", failures);
+		}
+		else if (changed > 0) {
+			logger.info("Back to the kernel's default time slices ({} threads)", changed);
+		}
+	}
+
+	/** Sets every thread of this process whose nice value {@code needsChange} to {@code nice}. */
+	private static int everyThreadTo(int nice, IntPredicate needsChange, Set<String> failures) {
+		return everyThread((tid, task) -> {
+			if (!needsChange.test(nice(task.resolve("stat")))) {
+				return false;
+			}
+			Native.setNice(tid, nice);
+			return true;
+		}, failures);
+	}
+
+	/** One thread's change in a pass over this process's threads. */
+	private interface ThreadChange {
+
+		/** @return whether the thread needed the change */
+		boolean apply(long tid, Path task) throws IOException;
+
+	}
+
+	/**
+	 * Applies {@code change} to every thread of this process. A thread inherits its creator's
+	 * scheduling, so a pass may meet threads that a thread not yet changed created meanwhile:
+	 * passes repeat until one finds nothing to change.
 	 * @return how many threads changed
 	 */
-	private static int everyThreadTo(int nice, IntPredicate needsChange, Set<String> failures) {
+	private static int everyThread(ThreadChange change, Set<String> failures) {
 		int changed = 0;
 		for (int pass = 0; pass < 5; pass++) {
 			int changedInPass = 0;
 			try (Stream<Path> tasks = Files.list(Path.of("/proc/self/task"))) {
 				for (Path task : tasks.toList()) {
 					try {
-						if (needsChange.test(nice(task.resolve("stat")))) {
-							Native.setNice(Long.parseLong(task.getFileName().toString()), nice);
+						if (change.apply(Long.parseLong(task.getFileName().toString()), task)) {
 							changedInPass++;
 						}
 					}

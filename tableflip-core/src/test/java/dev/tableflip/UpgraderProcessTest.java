@@ -102,6 +102,31 @@ class UpgraderProcessTest {
 	}
 
 	@Test
+	void servingProcessTakesTheShortestTimeSliceWhileTheOtherRunsAtALowerPriority() throws Exception {
+		String cannot = StartPriority.cannotComeBackTo(0);
+		assumeTrue(cannot == null, "a process of this test could not come back to nice 0: " + cannot);
+		Event parent = this.services.start("tcp=" + this.tcp, "start-nice=10", "ready-delay-ms=1500",
+				"linger-ms=3000");
+		assumeTrue(Native.slice(parent.pid()) > 0, "time slices per thread come with Linux 6.12");
+		long serving = StartPriority.SERVING_SLICE_NANOS;
+		assertThat(threadSlices(parent.pid())).as("a process before any upgrade").doesNotContain(serving);
+
+		CompletableFuture<String> upgrade = upgradeAsync(parent);
+		Event delaying = this.services.awaitOther("DELAYING", parent.pid(), WAIT);
+		assertThat(threadSlices(parent.pid())).as("every thread of the old process while the new one starts")
+			.containsOnly(serving);
+		assertThat(threadSlices(delaying.pid())).as("the new process while it starts").doesNotContain(serving);
+
+		assertThat(upgrade.get(30, TimeUnit.SECONDS)).isEqualTo("OK");
+		this.services.awaitOther("READY", parent.pid(), WAIT);
+		assertThat(threadSlices(delaying.pid())).as("every thread of the new process while the old one exits")
+			.containsOnly(serving);
+		awaitSlices(parent.pid(), "the old process once the new one is ready");
+		this.services.awaitGone(parent.pid(), WAIT);
+		awaitSlices(delaying.pid(), "the new process once the old one has exited");
+	}
+
+	@Test
 	void newProcessStartsAtTheOldOnesPriorityWhenItCouldNotComeBackAndTheLogSaysWhy() throws Exception {
 		assumeTrue(Files.isExecutable(Path.of("/usr/bin/setpriv")) && Files.isExecutable(Path.of("/usr/bin/prlimit")),
 				"needs setpriv and prlimit (util-linux)");
@@ -154,6 +179,32 @@ class UpgraderProcessTest {
 				throw new UncheckedIOException(ex);
 			}
 		});
+	}
+
+	/** The time slice of each thread of a process, in nanoseconds. */
+	private static Set<Long> threadSlices(long pid) throws IOException {
+		Set<Long> values = new HashSet<>();
+		try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+			for (Path task : tasks.toList()) {
+				try {
+					values.add(Native.slice(Long.parseLong(task.getFileName().toString())));
+				}
+				catch (IOException ex) {
+					// a thread that ended meanwhile
+				}
+			}
+		}
+		return values;
+	}
+
+	/** Waits until no thread of a live process has the serving time slice any more. */
+	private static void awaitSlices(long pid, String which) throws Exception {
+		long deadline = System.nanoTime() + WAIT.toNanos();
+		while (threadSlices(pid).contains(StartPriority.SERVING_SLICE_NANOS) && System.nanoTime() < deadline) {
+			Thread.sleep(50);
+		}
+		assertThat(threadSlices(pid)).as("every thread of " + which).isNotEmpty()
+			.doesNotContain(StartPriority.SERVING_SLICE_NANOS);
 	}
 
 	/** The nice value of each thread of a process. */
