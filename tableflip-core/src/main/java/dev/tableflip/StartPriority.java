@@ -134,7 +134,7 @@ final class StartPriority {
 	 */
 	static void shortSlices(String beside) {
 		Set<String> failures = new LinkedHashSet<>();
-		int changed = everyThread((tid, task) -> {
+		int changed = everyThreadSafely((tid, task) -> {
 			if (Native.slice(tid) == SERVING_SLICE_NANOS) {
 				return false;
 			}
@@ -158,7 +158,7 @@ final class StartPriority {
 	/** Every thread that {@link #shortSlices} changed back to the kernel's default time slice. */
 	static void defaultSlices() {
 		Set<String> failures = new LinkedHashSet<>();
-		int changed = everyThread((tid, task) -> {
+		int changed = everyThreadSafely((tid, task) -> {
 			if (Native.slice(tid) != SERVING_SLICE_NANOS) {
 				return false;
 			}
@@ -170,6 +170,20 @@ final class StartPriority {
 		}
 		else if (changed > 0) {
 			logger.info("Back to the kernel's default time slices ({} threads)", changed);
+		}
+	}
+
+	/**
+	 * {@link #everyThread}, with what the native call may throw besides (a missing symbol, say)
+	 * among the failures: a time slice is worth a log line, never an upgrade.
+	 */
+	private static int everyThreadSafely(ThreadChange change, Set<String> failures) {
+		try {
+			return everyThread(change, failures);
+		}
+		catch (RuntimeException | LinkageError ex) {
+			failures.add(ex.toString());
+			return 0;
 		}
 	}
 
