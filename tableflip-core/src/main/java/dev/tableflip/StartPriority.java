@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.IntPredicate;
+import java.util.function.LongPredicate;
 import java.util.stream.Stream;
 
 import org.slf4j.Logger;
@@ -133,19 +134,13 @@ final class StartPriority {
 	 * @param beside the other process, for the log
 	 */
 	static void shortSlices(String beside) {
+		String cannot = cannotSetSlices();
+		if (cannot != null) {
+			logger.info("Serving with the kernel's default time slices {}: {}", beside, cannot);
+			return;
+		}
 		Set<String> failures = new LinkedHashSet<>();
-		int changed = everyThreadSafely((tid, task) -> {
-			if (Native.slice(tid) == SERVING_SLICE_NANOS) {
-				return false;
-			}
-			Native.setSlice(tid, nice(task.resolve("stat")), SERVING_SLICE_NANOS);
-			long slice = Native.slice(tid);
-			if (slice != SERVING_SLICE_NANOS) {
-				throw new IOException("the kernel keeps " + ((slice > 0) ? "a slice of " + slice + " ns" : "its own slice")
-						+ " (time slices per thread come with Linux 6.12)");
-			}
-			return true;
-		}, failures);
+		int changed = everyThreadToSlice(SERVING_SLICE_NANOS, (slice) -> slice != SERVING_SLICE_NANOS, failures);
 		if (failures.isEmpty()) {
 			logger.info("Serving with time slices of {} ms ({} threads) {}: a thread that wakes to serve takes the "
 					+ "CPU from one at a lower priority at once", SERVING_SLICE_NANOS / 1e6, changed, beside);
@@ -158,19 +153,36 @@ final class StartPriority {
 	/** Every thread that {@link #shortSlices} changed back to the kernel's default time slice. */
 	static void defaultSlices() {
 		Set<String> failures = new LinkedHashSet<>();
-		int changed = everyThreadSafely((tid, task) -> {
-			if (Native.slice(tid) != SERVING_SLICE_NANOS) {
-				return false;
-			}
-			Native.setSlice(tid, nice(task.resolve("stat")), 0);
-			return true;
-		}, failures);
+		int changed = everyThreadToSlice(0, (slice) -> slice == SERVING_SLICE_NANOS, failures);
 		if (!failures.isEmpty()) {
 			logger.warn("Could not bring every thread back to the kernel's default time slice: {}", failures);
 		}
 		else if (changed > 0) {
 			logger.info("Back to the kernel's default time slices ({} threads)", changed);
 		}
+	}
+
+	/** Why this process's threads cannot take a time slice of their own, or {@code null} if they can. */
+	private static String cannotSetSlices() {
+		try {
+			// Linux 6.12 and later report a normal thread's slice; earlier kernels report none.
+			return (Native.slice(ProcessHandle.current().pid()) > 0) ? null
+					: "the kernel has no time slice per thread (Linux 6.12 and later have)";
+		}
+		catch (IOException | RuntimeException | LinkageError ex) {
+			return ex.toString();
+		}
+	}
+
+	/** Sets every thread of this process whose time slice {@code needsChange} to {@code slice} (0: the default). */
+	private static int everyThreadToSlice(long slice, LongPredicate needsChange, Set<String> failures) {
+		return everyThreadSafely((tid, task) -> {
+			if (!needsChange.test(Native.slice(tid))) {
+				return false;
+			}
+			Native.setSlice(tid, nice(task.resolve("stat")), slice);
+			return true;
+		}, failures);
 	}
 
 	/**
