@@ -328,6 +328,7 @@ final class ProcessUpgrader implements Upgrader {
 		if (startedLower) {
 			StartPriority.shortSlices("while the new process " + child.pid() + " starts at a lower priority");
 		}
+		boolean ready = false;
 		try {
 			awaitReady(child);
 			long took = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
@@ -335,10 +336,11 @@ final class ProcessUpgrader implements Upgrader {
 				throw new UpgradeException(Reason.STOPPED, "the upgrader was stopped", child.pid(),
 						Integer.MIN_VALUE, null);
 			}
+			ready = true;
 			result.complete(child.pid());
 			// Armed after the caller learnt of the success: a rollback always comes after it.
 			if (!this.options.probation().isZero()) {
-				child.lost().thenAccept(this::rollBack);
+				child.lost().thenAccept((lost) -> rollBack(lost, startedLower));
 				Thread timer = new Thread(() -> endProbation(child, this.options.probation()), "tableflip-probation");
 				timer.setDaemon(true);
 				timer.start();
@@ -359,7 +361,10 @@ final class ProcessUpgrader implements Upgrader {
 			result.completeExceptionally(failure);
 		}
 		finally {
-			if (startedLower) { // ready at full priority, or gone
+			// Gone: this process serves alone again. Ready: this one keeps serving its connections
+			// (the overlap, the probation, the drain) beside the new one, which finishes compiling
+			// at full priority now, and keeps its short slices until it exits (exiting()).
+			if (startedLower && !ready) {
 				StartPriority.defaultSlices();
 			}
 		}
@@ -470,13 +475,19 @@ final class ProcessUpgrader implements Upgrader {
 		}
 	}
 
-	/** PROBATION -> READY: the new process died or gave up after it was ready; this one serves again. */
-	private void rollBack(UpgradeException lost) {
+	/**
+	 * PROBATION -> READY: the new process died or gave up after it was ready; this one serves
+	 * again, alone, and so with the kernel's default time slices if it took short ones.
+	 */
+	private void rollBack(UpgradeException lost, boolean shortSlices) {
 		synchronized (this) {
 			if (this.state != State.PROBATION || this.child == null || this.child.pid() != lost.childPid().orElse(-1)) {
 				logger.warn("New process {} is gone after the handover: {}", lost.childPid().orElse(-1),
 						lost.getMessage());
 				return;
+			}
+			if (shortSlices) {
+				StartPriority.defaultSlices();
 			}
 			this.state = State.READY;
 			this.child = null;
@@ -550,6 +561,7 @@ final class ProcessUpgrader implements Upgrader {
 			}
 		}
 		StartPriority.lower(this.options.startNice());
+		StartPriority.defaultSlices(); // serving no more: the new process's threads take the CPU as they wake
 	}
 
 	@Override

@@ -30,10 +30,13 @@ import org.slf4j.LoggerFactory;
  * <p>
  * A nice value sets a thread's share of the CPU, not how soon it gets it: a thread of the serving
  * process that wakes may wait for the slice of a lower-priority thread on its CPU to end (Linux's
- * EEVDF scheduler, 1.4 ms on 2 CPUs, often a 4 ms tick). So while a process at a lower priority
- * runs beside it (the new one starting, the old one exiting), the serving process takes the
- * shortest time slice the kernel gives (0.1 ms, Linux 6.12 and later): a thread with a shorter
- * slice than the running one takes the CPU as it wakes.
+ * EEVDF scheduler, 1.4 ms on 2 CPUs, often a 4 ms tick). So while another process runs beside
+ * it, a serving process takes the shortest time slice the kernel gives (0.1 ms, Linux 6.12 and
+ * later): a thread with a shorter slice than the running one takes the CPU as it wakes. The old
+ * process from the new one's start at a lower priority until it stops serving (the new one
+ * finishes compiling at full priority after ready, while the old one still serves through the
+ * overlap, the probation and the drain), or until the upgrade fails or is rolled back; the new
+ * process from ready until the old one has exited.
  */
 final class StartPriority {
 

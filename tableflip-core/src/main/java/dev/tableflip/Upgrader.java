@@ -113,8 +113,9 @@ public interface Upgrader {
 	 * exit. If new processes start at a lower CPU priority
 	 * ({@link UpgraderOptions#withStartNice}), every thread of this process moves to that
 	 * priority, so that what is left of its exit (closing the application, the JVM's exit, the
-	 * kernel freeing its memory) takes the CPU the new process leaves rather than a share of it.
-	 * Does nothing in a process that has not handed over: one whose upgrader was stopped exits
+	 * kernel freeing its memory) takes the CPU the new process leaves rather than a share of it;
+	 * and the short time slices it served with beside the new process go back to the kernel's
+	 * default. Does nothing in a process that has not handed over: one whose upgrader was stopped exits
 	 * at its priority.
 	 */
 	default void exiting() {

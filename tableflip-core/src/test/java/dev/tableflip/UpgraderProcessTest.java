@@ -106,7 +106,7 @@ class UpgraderProcessTest {
 		String cannot = StartPriority.cannotComeBackTo(0);
 		assumeTrue(cannot == null, "a process of this test could not come back to nice 0: " + cannot);
 		Event parent = this.services.start("tcp=" + this.tcp, "start-nice=10", "ready-delay-ms=1500",
-				"linger-ms=3000");
+				"linger-ms=3000", "exited-linger-ms=3000");
 		assumeTrue(Native.slice(parent.pid()) > 0, "time slices per thread come with Linux 6.12");
 		long serving = StartPriority.SERVING_SLICE_NANOS;
 		assertThat(threadSlices(parent.pid())).as("a process before any upgrade").doesNotContain(serving);
@@ -121,9 +121,37 @@ class UpgraderProcessTest {
 		this.services.awaitOther("READY", parent.pid(), WAIT);
 		assertThat(threadSlices(delaying.pid())).as("every thread of the new process while the old one exits")
 			.containsOnly(serving);
-		awaitSlices(parent.pid(), "the old process once the new one is ready");
+		assertThat(threadSlices(parent.pid())).as("the old process while it still serves beside the ready one")
+			.containsOnly(serving);
+		this.services.awaitFrom(parent.pid(), "EXITED", WAIT);
+		awaitSlices(parent.pid(), "the old process once it serves no more (exiting())");
 		this.services.awaitGone(parent.pid(), WAIT);
 		awaitSlices(delaying.pid(), "the new process once the old one has exited");
+	}
+
+	@Test
+	void oldProcessServingAloneAgainGoesBackToTheDefaultTimeSliceAfterAFailureOrARollback() throws Exception {
+		String cannot = StartPriority.cannotComeBackTo(0);
+		assumeTrue(cannot == null, "a process of this test could not come back to nice 0: " + cannot);
+		Event parent = this.services.start("tcp=" + this.tcp, "start-nice=10", "ready-delay-ms=1500",
+				"probation-ms=30000");
+		assumeTrue(Native.slice(parent.pid()) > 0, "time slices per thread come with Linux 6.12");
+
+		CompletableFuture<String> failing = upgradeAsync(parent);
+		Event delaying = this.services.awaitOther("DELAYING", parent.pid(), WAIT);
+		assertThat(threadSlices(parent.pid())).containsOnly(StartPriority.SERVING_SLICE_NANOS);
+		ProcessHandle.of(delaying.pid()).ifPresent(ProcessHandle::destroyForcibly);
+		assertThat(failing.get(30, TimeUnit.SECONDS)).startsWith("FAILED CHILD_EXITED");
+		awaitSlices(parent.pid(), "the old process once the new one died before ready");
+
+		assertThat(this.services.control(parent, "upgrade")).isEqualTo("OK");
+		Event ready = this.services.await((event) -> event.name().equals("READY") && event.pid() != parent.pid()
+				&& event.pid() != delaying.pid(), WAIT);
+		assertThat(threadSlices(parent.pid())).as("the old process during the probation")
+			.containsOnly(StartPriority.SERVING_SLICE_NANOS);
+		ProcessHandle.of(ready.pid()).ifPresent(ProcessHandle::destroyForcibly);
+		this.services.awaitFrom(parent.pid(), "ROLLED_BACK", WAIT);
+		awaitSlices(parent.pid(), "the old process once it took the service back");
 	}
 
 	@Test
