@@ -340,7 +340,7 @@ final class ProcessUpgrader implements Upgrader {
 			result.complete(child.pid());
 			// Armed after the caller learnt of the success: a rollback always comes after it.
 			if (!this.options.probation().isZero()) {
-				child.lost().thenAccept((lost) -> rollBack(lost, startedLower));
+				child.lost().thenAccept(this::rollBack);
 				Thread timer = new Thread(() -> endProbation(child, this.options.probation()), "tableflip-probation");
 				timer.setDaemon(true);
 				timer.start();
@@ -364,7 +364,7 @@ final class ProcessUpgrader implements Upgrader {
 			// Gone: this process serves alone again. Ready: this one keeps serving its connections
 			// (the overlap, the probation, the drain) beside the new one, which finishes compiling
 			// at full priority now, and keeps its short slices until it exits (exiting()).
-			if (startedLower && !ready) {
+			if (!ready) {
 				StartPriority.defaultSlices();
 			}
 		}
@@ -479,15 +479,12 @@ final class ProcessUpgrader implements Upgrader {
 	 * PROBATION -> READY: the new process died or gave up after it was ready; this one serves
 	 * again, alone, and so with the kernel's default time slices if it took short ones.
 	 */
-	private void rollBack(UpgradeException lost, boolean shortSlices) {
+	private void rollBack(UpgradeException lost) {
 		synchronized (this) {
 			if (this.state != State.PROBATION || this.child == null || this.child.pid() != lost.childPid().orElse(-1)) {
 				logger.warn("New process {} is gone after the handover: {}", lost.childPid().orElse(-1),
 						lost.getMessage());
 				return;
-			}
-			if (shortSlices) {
-				StartPriority.defaultSlices();
 			}
 			this.state = State.READY;
 			this.child = null;
@@ -509,6 +506,7 @@ final class ProcessUpgrader implements Upgrader {
 				this.systemd.reloaded("Upgrade rolled back (" + lost.reason() + "): " + message + "; " + serving());
 			}
 		}
+		StartPriority.defaultSlices();
 		UpgradeException rolledBack = new UpgradeException(lost.reason(), lost.getMessage(),
 				lost.childPid().orElse(-1), lost.exitCode().orElse(Integer.MIN_VALUE), null);
 		for (Consumer<UpgradeException> listener : this.rollbackListeners) {
