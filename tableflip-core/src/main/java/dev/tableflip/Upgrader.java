@@ -115,8 +115,8 @@ public interface Upgrader {
 	 * priority, so that what is left of its exit (closing the application, the JVM's exit, the
 	 * kernel freeing its memory) takes the CPU the new process leaves rather than a share of it;
 	 * and the short time slices it served with beside the new process go back to the kernel's
-	 * default. Does nothing in a process that has not handed over: one whose upgrader was stopped exits
-	 * at its priority.
+	 * default. Does nothing in a process that has not handed over: one whose upgrader was stopped
+	 * exits at its priority.
 	 */
 	default void exiting() {
 	}
