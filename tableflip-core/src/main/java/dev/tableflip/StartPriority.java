@@ -9,7 +9,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.IntPredicate;
 import java.util.function.LongPredicate;
 import java.util.stream.Stream;
@@ -50,9 +49,6 @@ final class StartPriority {
 
 	/** The shortest time slice Linux gives a normal thread (EEVDF clamps {@code sched_runtime} to 0.1 ms). */
 	static final long SERVING_SLICE_NANOS = 100_000;
-
-	/** Whether {@link #shortSlices} changed threads that {@link #defaultSlices} has not changed back yet. */
-	private static final AtomicBoolean sliced = new AtomicBoolean();
 
 	private StartPriority() {
 	}
@@ -147,7 +143,6 @@ final class StartPriority {
 			return;
 		}
 		Set<String> failures = new LinkedHashSet<>();
-		sliced.set(true);
 		int changed = everyThreadToSlice(SERVING_SLICE_NANOS, (slice) -> slice != SERVING_SLICE_NANOS, failures);
 		if (failures.isEmpty()) {
 			logger.info("Serving with time slices of {} ms ({} threads) {}: a thread that wakes to serve takes the "
@@ -159,11 +154,11 @@ final class StartPriority {
 	}
 
 	/**
-	 * Every thread that {@link #shortSlices} changed back to the kernel's default time slice; nothing
-	 * if it changed none since the last call.
+	 * Every thread that {@link #shortSlices} changed back to the kernel's default time slice;
+	 * nothing, and no log line, where the kernel has no slice per thread.
 	 */
 	static void defaultSlices() {
-		if (!sliced.getAndSet(false)) {
+		if (cannotSetSlices() != null) {
 			return;
 		}
 		Set<String> failures = new LinkedHashSet<>();
