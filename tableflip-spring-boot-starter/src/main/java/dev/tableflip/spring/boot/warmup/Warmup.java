@@ -1,23 +1,17 @@
 package dev.tableflip.spring.boot.warmup;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.Inet6Address;
 import java.net.InetAddress;
-import java.net.HttpURLConnection;
 import java.net.InetSocketAddress;
-import java.net.Proxy;
-import java.net.URI;
 import java.net.UnknownHostException;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpRequest.BodyPublishers;
-import java.net.http.HttpResponse.BodyHandlers;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -50,17 +44,15 @@ import org.springframework.core.Ordered;
  * at its duration went on compiling for another 12 s after it was ready, with most of a core,
  * while it took over the traffic.
  * <p>
- * The requests are shaped as clients shape theirs: a {@code GET} without a body carries no
- * {@code Content-Length}, and the host is named by address and by name ({@code localhost}, when
- * it is the listener's address) in turn. A server parses each kind by its own code; measured, a
+ * The requests are shaped as clients shape theirs, and written as bytes ({@link WarmupConnection}):
+ * a {@code GET} without a body carries no {@code Content-Length}, the host is named by address
+ * and by name ({@code localhost}, when it is the listener's address) in turn, and the header
+ * lines besides it vary ({@link #SHAPES}). A server parses each kind by its own code; measured, a
  * new process warmed up with {@code Content-Length: 0} and {@code 127.0.0.1} threw its compiled
  * request path away at its first requests from clients that sent neither
  * ({@code -Xlog:deoptimization} on JDK 25; on JDK 17, {@code Http11Processor.service},
  * {@code prepareRequest} and {@code Http11InputBuffer.nextRequest} "made not entrant" within
- * 120 ms of ready). The JDK's {@code HttpClient} sends {@code Content-Length: 0} with every
- * {@code GET} before JDK 19, so there every other bodyless {@code GET} goes through
- * {@link HttpURLConnection}, which sends none (and adds {@code Accept} and
- * {@code Connection: keep-alive}): the server sees both shapes.
+ * 120 ms of ready).
  * <p>
  * Every {@value #SURGE_SECONDS} s, {@value #SURGE} requests go at once, besides the workers': a
  * server's thread pool grows under real traffic, and code compiled while it never had to (a
@@ -73,7 +65,7 @@ public final class Warmup implements TakeoverStep, Ordered {
 
 	private static final Log logger = LogFactory.getLog(Warmup.class);
 
-	private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(30);
+	private static final Duration READ_TIMEOUT = Duration.ofSeconds(30);
 
 	private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -82,8 +74,19 @@ public final class Warmup implements TakeoverStep, Ordered {
 
 	static final long SURGE_SECONDS = 5;
 
-	/** Whether the JDK's {@code HttpClient} sends {@code Content-Length: 0} with a {@code GET} (before JDK 19). */
-	private static final boolean CLIENT_SENDS_LENGTH_WITH_GET = Runtime.version().feature() < 19;
+	/**
+	 * The header lines each request carries besides {@code Host}, in turn: none (as load
+	 * generators send), a user agent and {@code Accept} (as curl does), and as browsers and
+	 * client libraries do, with {@code Accept-Encoding} and {@code Connection: keep-alive}. A
+	 * server handles some of them by code of their own (a compressed answer, the connection's
+	 * header).
+	 */
+	static final List<String> SHAPES = List.of("", "User-Agent: tableflip-warmup\r\nAccept: */*\r\n",
+			"User-Agent: tableflip-warmup\r\nAccept: text/html, application/json, */*;q=0.8\r\n"
+					+ "Accept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n");
+
+	/** The methods clients send a {@code Content-Length: 0} with when they have no body; others go without one. */
+	private static final Set<String> BODYLESS_WITH_LENGTH = Set.of("POST", "PUT", "PATCH");
 
 	private final Supplier<PrivateListener> listener;
 
@@ -136,52 +139,44 @@ public final class Warmup implements TakeoverStep, Ordered {
 		PrivateListener listener = this.listener.get();
 		InetSocketAddress address = listener.open();
 		ExecutorService workers = Executors.newFixedThreadPool(this.concurrency, daemon("tableflip-warmup"));
-		ExecutorService clientThreads = Executors.newCachedThreadPool(daemon("tableflip-warmup-client"));
-		HttpClient client = HttpClient.newBuilder()
-			.version(HttpClient.Version.HTTP_1_1)
-			.connectTimeout(CONNECT_TIMEOUT)
-			.executor(clientThreads)
-			.build();
+		ExecutorService surgeThreads = Executors.newCachedThreadPool(daemon("tableflip-warmup-surge"));
 		try {
-			send(client, workers, bases(address));
+			send(new Wire(address, hosts(address), this.requests), workers, surgeThreads);
 		}
 		finally {
 			workers.shutdownNow();
-			if (client instanceof AutoCloseable closeable) { // JDK 21 and later; before, it goes with the garbage
-				closeable.close();
-			}
-			clientThreads.shutdownNow();
+			surgeThreads.shutdownNow();
 			listener.close();
 		}
 	}
 
-	/** The listener's URI by address, and by the name {@code localhost} if that is what it resolves to. */
-	private static List<String> bases(InetSocketAddress address) {
+	/** The listener's {@code Host} by address, and by the name {@code localhost} if that is what it resolves to. */
+	private static List<String> hosts(InetSocketAddress address) {
 		InetAddress ip = address.getAddress();
 		String literal = (ip instanceof Inet6Address) ? "[" + ip.getHostAddress() + "]" : ip.getHostAddress();
-		List<String> bases = new ArrayList<>(List.of("http://" + literal + ":" + address.getPort()));
+		List<String> hosts = new ArrayList<>(List.of(literal + ":" + address.getPort()));
 		try {
 			if (InetAddress.getByName("localhost").equals(ip)) {
-				bases.add("http://localhost:" + address.getPort());
+				hosts.add("localhost:" + address.getPort());
 			}
 		}
 		catch (UnknownHostException ex) {
 			// no name for it: by address only
 		}
-		return bases;
+		return hosts;
 	}
 
-	private void send(HttpClient client, ExecutorService workers, List<String> bases) throws Exception {
+	private void send(Wire wire, ExecutorService workers, ExecutorService surgeThreads) throws Exception {
 		long started = System.nanoTime();
 		long limit = (this.maxDuration != null) ? started + this.maxDuration.toNanos() : Long.MAX_VALUE;
 		long deadline = Math.min(limit, (this.duration != null) ? started + this.duration.toNanos() : Long.MAX_VALUE);
 		Sent sent = new Sent();
 		JitActivity jit = new JitActivity(sent.answered::get);
-		Thread surges = new Thread(() -> surges(client, bases, sent), "tableflip-warmup-surge");
+		Thread surges = new Thread(() -> surges(wire, surgeThreads, sent), "tableflip-warmup-surges");
 		surges.setDaemon(true);
 		surges.start();
 		try {
-			send(client, workers, bases, sent, jit, started, limit, deadline);
+			send(wire, workers, sent, jit, started, limit, deadline);
 		}
 		finally {
 			surges.interrupt();
@@ -192,9 +187,9 @@ public final class Warmup implements TakeoverStep, Ordered {
 		}
 	}
 
-	private void send(HttpClient client, ExecutorService workers, List<String> bases, Sent sent, JitActivity jit,
-			long started, long limit, long deadline) throws Exception {
-		run(client, workers, bases, sent, (n) -> (this.count > 0 && n >= this.count) || System.nanoTime() >= deadline);
+	private void send(Wire wire, ExecutorService workers, Sent sent, JitActivity jit, long started, long limit,
+			long deadline) throws Exception {
+		run(wire, workers, sent, (n) -> (this.count > 0 && n >= this.count) || System.nanoTime() >= deadline);
 		long planned = sent.answered.get();
 		String jitState = "";
 		if (this.maxDuration != null) {
@@ -209,7 +204,7 @@ public final class Warmup implements TakeoverStep, Ordered {
 			watch.setDaemon(true);
 			watch.start();
 			try {
-				run(client, workers, bases, sent, (n) -> stop.get());
+				run(wire, workers, sent, (n) -> stop.get());
 			}
 			finally {
 				stop.set(true);
@@ -232,25 +227,25 @@ public final class Warmup implements TakeoverStep, Ordered {
 		}
 	}
 
-	/** Runs the workers until {@code done} says, for the number of the next request, to stop. */
-	private void run(HttpClient client, ExecutorService workers, List<String> bases, Sent sent, LongPredicate done)
-			throws Exception {
+	/**
+	 * Runs the workers, each on a kept-alive connection of its own, until {@code done} says, for
+	 * the number of the next request, to stop.
+	 */
+	private void run(Wire wire, ExecutorService workers, Sent sent, LongPredicate done) throws Exception {
 		Runnable worker = () -> {
-			while (sent.failure.get() == null && !Thread.currentThread().isInterrupted()) {
-				long n = sent.issued.getAndIncrement();
-				if (done.test(n)) {
-					return;
+			try (WarmupConnection connection = wire.connect()) {
+				while (sent.failure.get() == null && !Thread.currentThread().isInterrupted()) {
+					long n = sent.issued.getAndIncrement();
+					if (done.test(n)) {
+						return;
+					}
+					String problem = wire.send(connection, n);
+					if (problem != null) {
+						sent.failure.compareAndSet(null, problem + " (after " + sent.answered.get() + " answered requests)");
+						return;
+					}
+					sent.answered.incrementAndGet();
 				}
-				WarmupRequest request = request(n);
-				String base = base(n, bases);
-				boolean withoutLength = CLIENT_SENDS_LENGTH_WITH_GET && request.body() == null
-						&& request.method().equals("GET") && (n / this.requests.size() / bases.size()) % 2 == 1;
-				String problem = withoutLength ? sendWithoutLength(base, request) : send(client, base, request);
-				if (problem != null) {
-					sent.failure.compareAndSet(null, problem + " (after " + sent.answered.get() + " answered requests)");
-					return;
-				}
-				sent.answered.incrementAndGet();
 			}
 		};
 		List<Future<?>> running = new ArrayList<>();
@@ -273,10 +268,11 @@ public final class Warmup implements TakeoverStep, Ordered {
 
 	/**
 	 * Until interrupted or a request failed: every {@value #SURGE_SECONDS} s, {@value #SURGE}
-	 * requests sent at once, while the workers send theirs; each is one of the warm-up's
-	 * requests (a count is the count, surges included), and counts as answered or fails it.
+	 * requests sent at once on new connections, while the workers send theirs; each is one of
+	 * the warm-up's requests (a count is the count, surges included), and counts as answered or
+	 * fails it.
 	 */
-	private void surges(HttpClient client, List<String> bases, Sent sent) {
+	private void surges(Wire wire, ExecutorService surgeThreads, Sent sent) {
 		while (sent.failure.get() == null) {
 			try {
 				TimeUnit.SECONDS.sleep(SURGE_SECONDS);
@@ -284,20 +280,29 @@ public final class Warmup implements TakeoverStep, Ordered {
 			catch (InterruptedException ex) {
 				return;
 			}
-			List<CompletableFuture<@Nullable String>> answers = new ArrayList<>();
+			List<Future<@Nullable String>> answers = new ArrayList<>();
 			for (int i = 0; i < SURGE; i++) {
 				long n = sent.issued.getAndIncrement();
 				if (sent.done.test(n)) {
 					break;
 				}
-				WarmupRequest request = request(n);
-				String base = base(n, bases);
-				answers.add(client.sendAsync(request(base, request), BodyHandlers.discarding())
-					.handle((response, ex) -> (ex != null) ? request + " to " + base + " failed: " + ex
-							: problem(request, response.statusCode())));
+				answers.add(surgeThreads.submit(() -> {
+					try (WarmupConnection connection = wire.connect()) {
+						return wire.send(connection, n);
+					}
+				}));
 			}
-			for (CompletableFuture<@Nullable String> answer : answers) {
-				String problem = answer.join();
+			for (Future<@Nullable String> answer : answers) {
+				String problem;
+				try {
+					problem = answer.get();
+				}
+				catch (InterruptedException ex) {
+					return; // the workers are done: the warm-up ends
+				}
+				catch (ExecutionException ex) {
+					problem = "a surge's request failed: " + ex.getCause();
+				}
 				if (problem != null) {
 					sent.failure.compareAndSet(null, problem + " (one of a surge of " + SURGE + " at once, after "
 							+ sent.answered.get() + " answered requests)");
@@ -308,72 +313,6 @@ public final class Warmup implements TakeoverStep, Ordered {
 			if (answers.size() == SURGE) {
 				sent.surges.incrementAndGet();
 			}
-		}
-	}
-
-	/** Request number {@code n}: the configured requests in turn. */
-	private WarmupRequest request(long n) {
-		return this.requests.get((int) (n % this.requests.size()));
-	}
-
-	/** Where request number {@code n} goes: each host name in turn, after a round of the requests. */
-	private String base(long n, List<String> bases) {
-		return bases.get((int) ((n / this.requests.size()) % bases.size()));
-	}
-
-	/** Sends one request; what went wrong, or {@code null}. */
-	private @Nullable String send(HttpClient client, String base, WarmupRequest request) {
-		try {
-			return problem(request, client.send(request(base, request), BodyHandlers.discarding()).statusCode());
-		}
-		catch (IOException ex) {
-			return request + " to " + base + " failed: " + ex;
-		}
-		catch (InterruptedException ex) {
-			Thread.currentThread().interrupt();
-			return request + " was interrupted";
-		}
-	}
-
-	private static HttpRequest request(String base, WarmupRequest request) {
-		HttpRequest.Builder builder = HttpRequest.newBuilder(URI.create(base + request.path()))
-			.timeout(REQUEST_TIMEOUT);
-		if (request.body() != null) {
-			builder.header("Content-Type", request.contentType())
-				.method(request.method(), BodyPublishers.ofString(request.body()));
-		}
-		else if (request.method().equals("GET")) {
-			builder.GET(); // without Content-Length from JDK 19 on; with Content-Length: 0 before
-		}
-		else {
-			builder.method(request.method(), BodyPublishers.noBody());
-		}
-		return builder.build();
-	}
-
-	/**
-	 * Sends a bodyless {@code GET} without {@code Content-Length}, through the JDK's
-	 * {@link HttpURLConnection}; the answer is read to its end, so that the connection is kept
-	 * alive for the next one. What went wrong, or {@code null}.
-	 */
-	private @Nullable String sendWithoutLength(String base, WarmupRequest request) {
-		try {
-			HttpURLConnection connection = (HttpURLConnection) URI.create(base + request.path())
-				.toURL()
-				.openConnection(Proxy.NO_PROXY);
-			connection.setConnectTimeout((int) CONNECT_TIMEOUT.toMillis());
-			connection.setReadTimeout((int) REQUEST_TIMEOUT.toMillis());
-			connection.setUseCaches(false);
-			int status = connection.getResponseCode();
-			try (InputStream body = (status >= 400) ? connection.getErrorStream() : connection.getInputStream()) {
-				if (body != null) {
-					body.transferTo(OutputStream.nullOutputStream());
-				}
-			}
-			return problem(request, status);
-		}
-		catch (IOException ex) {
-			return request + " to " + base + " failed: " + ex;
 		}
 	}
 
@@ -392,6 +331,72 @@ public final class Warmup implements TakeoverStep, Ordered {
 	@Override
 	public int getOrder() {
 		return 0;
+	}
+
+	/**
+	 * The warm-up's requests as the bytes sent, one for each request, host and shape: request
+	 * number {@code n} is the configured requests in turn, each host after a round of them, each
+	 * shape after a round of the hosts.
+	 */
+	private final class Wire {
+
+		private final InetSocketAddress address;
+
+		private final List<WarmupRequest> requests = new ArrayList<>();
+
+		private final List<String> hosts = new ArrayList<>();
+
+		private final List<byte[]> bytes = new ArrayList<>();
+
+		Wire(InetSocketAddress address, List<String> hosts, List<WarmupRequest> requests) {
+			this.address = address;
+			for (String shape : SHAPES) {
+				for (String host : hosts) {
+					for (WarmupRequest request : requests) {
+						this.requests.add(request);
+						this.hosts.add(host);
+						this.bytes.add(encode(request, host, shape));
+					}
+				}
+			}
+		}
+
+		private static byte[] encode(WarmupRequest request, String host, String shape) {
+			byte[] body = (request.body() != null) ? request.body().getBytes(StandardCharsets.UTF_8) : new byte[0];
+			StringBuilder head = new StringBuilder(request.method()).append(' ')
+				.append(request.path())
+				.append(" HTTP/1.1\r\nHost: ")
+				.append(host)
+				.append("\r\n")
+				.append(shape);
+			if (request.body() != null) {
+				head.append("Content-Type: ").append(request.contentType()).append("\r\n");
+			}
+			if (request.body() != null || BODYLESS_WITH_LENGTH.contains(request.method())) {
+				head.append("Content-Length: ").append(body.length).append("\r\n");
+			}
+			byte[] headBytes = head.append("\r\n").toString().getBytes(StandardCharsets.ISO_8859_1);
+			byte[] all = Arrays.copyOf(headBytes, headBytes.length + body.length);
+			System.arraycopy(body, 0, all, headBytes.length, body.length);
+			return all;
+		}
+
+		WarmupConnection connect() {
+			return new WarmupConnection(this.address, CONNECT_TIMEOUT, READ_TIMEOUT);
+		}
+
+		/** Sends request number {@code n} on {@code connection}; what went wrong, or {@code null}. */
+		@Nullable String send(WarmupConnection connection, long n) {
+			int i = (int) (n % this.bytes.size());
+			WarmupRequest request = this.requests.get(i);
+			try {
+				return problem(request, connection.exchange(this.bytes.get(i), request.method().equals("HEAD")));
+			}
+			catch (IOException ex) {
+				return request + " to " + this.hosts.get(i) + " failed: " + ex;
+			}
+		}
+
 	}
 
 	/** What the workers sent so far, and the first failure. */

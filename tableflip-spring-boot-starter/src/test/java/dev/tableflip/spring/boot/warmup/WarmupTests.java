@@ -6,11 +6,14 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import com.sun.net.httpserver.Headers;
 import com.sun.net.httpserver.HttpServer;
 import dev.tableflip.spring.boot.PrivateListener;
 import org.junit.jupiter.api.AfterEach;
@@ -36,7 +39,18 @@ class WarmupTests {
 	/** Each request's {@code Host} and {@code Content-Length} headers. */
 	private final List<String> seen = new CopyOnWriteArrayList<>();
 
+	private final List<String> bodies = new CopyOnWriteArrayList<>();
+
+	/** The client's port of each request's connection. */
+	private final Set<Integer> connections = ConcurrentHashMap.newKeySet();
+
 	private volatile int status = 200;
+
+	/** Whether the answers are chunked, instead of with a {@code Content-Length}. */
+	private volatile boolean chunked;
+
+	/** The server closes the connection after every this many requests. */
+	private volatile int closeEvery = Integer.MAX_VALUE;
 
 	/** How long the server holds each request before it answers. */
 	private volatile long holdMillis;
@@ -63,11 +77,20 @@ class WarmupTests {
 			}
 			this.inFlight.decrementAndGet();
 			this.served.incrementAndGet();
-			this.seen.add(exchange.getRequestHeaders().getFirst("Host") + " "
-					+ exchange.getRequestHeaders().getFirst("Content-Length"));
+			Headers headers = exchange.getRequestHeaders();
+			this.seen.add(exchange.getRequestMethod() + " " + headers.getFirst("Host") + " "
+					+ headers.getFirst("Content-Length") + " " + headers.getFirst("Content-Type") + " "
+					+ headers.getFirst("Accept") + " " + headers.getFirst("Accept-Encoding"));
+			this.bodies.add(new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8));
+			this.connections.add(exchange.getRemoteAddress().getPort());
+			if (this.served.get() % this.closeEvery == 0) {
+				exchange.getResponseHeaders().set("Connection", "close");
+			}
 			byte[] body = "ok".getBytes(StandardCharsets.US_ASCII);
-			exchange.sendResponseHeaders(this.status, body.length);
-			exchange.getResponseBody().write(body);
+			exchange.sendResponseHeaders(this.status, this.chunked ? 0 : body.length); // 0: chunked
+			if (!exchange.getRequestMethod().equals("HEAD")) {
+				exchange.getResponseBody().write(body);
+			}
 			exchange.close();
 		});
 		this.server.start();
@@ -126,22 +149,56 @@ class WarmupTests {
 		int port = this.server.getAddress().getPort();
 		String address = InetAddress.getLoopbackAddress().getHostAddress();
 		assertThat(this.seen).hasSize(10)
-			.filteredOn((headers) -> headers.startsWith(address + ":" + port + " "))
+			.filteredOn((headers) -> headers.startsWith("GET " + address + ":" + port + " "))
 			.hasSize(5);
-		assertThat(this.seen).filteredOn((headers) -> headers.startsWith("localhost:" + port + " ")).hasSize(5);
+		assertThat(this.seen).filteredOn((headers) -> headers.startsWith("GET localhost:" + port + " ")).hasSize(5);
 	}
 
 	@Test
-	void aGetCarriesNoContentLengthAsClientsSendIt() throws Exception {
-		warmup(8, null).run();
-		if (Runtime.version().feature() >= 19) {
-			assertThat(this.seen).hasSize(8).allMatch((headers) -> headers.endsWith(" null"));
-		}
-		else { // the JDK's HttpClient sends Content-Length: 0 with every GET; every other one goes without it
-			assertThat(this.seen).hasSize(8);
-			assertThat(this.seen).filteredOn((headers) -> headers.endsWith(" null")).hasSize(4);
-			assertThat(this.seen).filteredOn((headers) -> headers.endsWith(" 0")).hasSize(4);
-		}
+	void aGetCarriesNoContentLengthAndABodyItsLengthAndTypeAsClientsSendThem() throws Exception {
+		List<WarmupRequest> requests = List.of(new WarmupRequest("GET", "/", null, "text/plain"),
+				new WarmupRequest("POST", "/orders", "{\"item\":\"é\"}", "application/json"),
+				new WarmupRequest("DELETE", "/orders/1", null, "text/plain"));
+		new Warmup(this::listener, requests, 3, null, 1, true, null).run();
+		assertThat(this.seen).hasSize(3);
+		assertThat(this.seen.get(0)).startsWith("GET ").contains(" null null ");
+		assertThat(this.seen.get(1)).startsWith("POST ").contains(" 13 application/json "); // the é is two bytes
+		assertThat(this.bodies.get(1)).isEqualTo("{\"item\":\"é\"}");
+		assertThat(this.seen.get(2)).startsWith("DELETE ").contains(" null null ");
+	}
+
+	@Test
+	void theHeadersBesidesTheHostVaryInTurnAsClientsSendThem() throws Exception {
+		int rounds = Warmup.SHAPES.size();
+		int hosts = InetAddress.getByName("localhost").equals(InetAddress.getLoopbackAddress()) ? 2 : 1;
+		new Warmup(this::listener, GET_ROOT, rounds * hosts, null, 1, true, null).run();
+		assertThat(this.seen).hasSize(rounds * hosts);
+		assertThat(this.seen.subList(0, hosts)).allMatch((headers) -> headers.endsWith(" null null"));
+		assertThat(this.seen.subList(hosts, 2 * hosts)).allMatch((headers) -> headers.endsWith(" */* null"));
+		assertThat(this.seen.subList(2 * hosts, 3 * hosts)).allMatch((headers) -> headers.endsWith(" gzip, deflate"));
+	}
+
+	@Test
+	void eachWorkerKeepsItsConnectionAliveAndOpensANewOneWhenTheServerClosesIt() throws Exception {
+		new Warmup(this::listener, GET_ROOT, 40, null, 2, true, null).run();
+		assertThat(this.served).hasValue(40);
+		assertThat(this.connections).as("one kept-alive connection per worker").hasSize(2);
+		this.served.set(0);
+		this.connections.clear();
+		this.closeEvery = 10;
+		new Warmup(this::listener, GET_ROOT, 40, null, 1, true, null).run();
+		assertThat(this.served).hasValue(40);
+		assertThat(this.connections).as("a new connection after each Connection: close").hasSize(4);
+	}
+
+	@Test
+	void chunkedAnswersAndAnswersToAHeadAreReadToTheirEnd() throws Exception {
+		this.chunked = true;
+		List<WarmupRequest> requests = List.of(new WarmupRequest("GET", "/", null, "text/plain"),
+				new WarmupRequest("HEAD", "/", null, "text/plain"));
+		new Warmup(this::listener, requests, 20, null, 1, true, null).run();
+		assertThat(this.served).hasValue(20);
+		assertThat(this.connections).as("every answer read to its end, on one kept-alive connection").hasSize(1);
 	}
 
 	@Test
