@@ -8,6 +8,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Locale;
@@ -58,7 +59,8 @@ final class WarmupConnection implements AutoCloseable {
 
 	/**
 	 * Sends a request and reads its answer to the end. A kept-alive connection the server closed
-	 * before it answered (its keep-alive timeout) is opened again once, as clients do.
+	 * before it answered (its keep-alive timeout) is opened again once, as clients do; one on
+	 * which the server stays silent for the read timeout is not.
 	 * @param request the request's bytes, its head and body
 	 * @param head whether it is a {@code HEAD} request, whose answer has no body
 	 * @return the answer's status
@@ -68,6 +70,10 @@ final class WarmupConnection implements AutoCloseable {
 		boolean reused = this.socket != null;
 		try {
 			return exchangeOnce(request, head);
+		}
+		catch (SocketTimeoutException ex) {
+			close();
+			throw ex; // the server is silent: the request may be under way, and is not sent twice
 		}
 		catch (IOException ex) {
 			close();
