@@ -196,7 +196,7 @@ final class TakeoverBenchmark {
 				"java -jar bench/target/bench.jar takeover [--jar sample-app/target/sample-app.jar] [--upgrades 5]\n"
 						+ "    [--loads 0.5,0.25 (fractions of the capacity)] [--rate N (instead of --loads)]\n"
 						+ "    [--jdks /path/to/bin/java,... (default: this JVM's)] [--overlap 5s] [--warmup 3000 (or 15s)]\n"
-						+ "    [--warmup-concurrency <as --connections>] [--connections 16] [--start-nice 19] [--trigger hup|endpoint]\n"
+						+ "    [--warmup-concurrency 2] [--connections 16] [--start-nice 19] [--trigger hup|endpoint]\n"
 						+ "    [--max-duration 40s] [--modes plain,overlap,warmup,both,nice,jit,aot]\n"
 						+ "    [--doc docs/performance.md] [--plot docs/takeover.png]");
 		Path jar = Path.of(options.getOrDefault("jar", "sample-app/target/sample-app.jar")).toAbsolutePath();
@@ -307,18 +307,9 @@ final class TakeoverBenchmark {
 		if (warmup) {
 			command.addAll(List.of("--tableflip.warmup.requests[0].path=/",
 					warmupAmount(this.options.getOrDefault("warmup", "3000")),
-					"--tableflip.warmup.concurrency=" + warmupConcurrency(this.options)));
+					"--tableflip.warmup.concurrency=" + this.options.getOrDefault("warmup-concurrency", "2")));
 		}
 		return command;
-	}
-
-	/**
-	 * As many warm-up requests at once as the load has connections, unless told otherwise: the
-	 * JIT compiles the paths that requests in flight together take (a contended lock, a busy
-	 * map) only once it has seen them, and a warm-up 2 at a time left them to real traffic.
-	 */
-	private static String warmupConcurrency(Map<String, String> options) {
-		return options.getOrDefault("warmup-concurrency", options.getOrDefault("connections", "16"));
 	}
 
 	/** A number of requests ("3000") or a duration ("5s"). */
@@ -621,7 +612,7 @@ final class TakeoverBenchmark {
 				options.getOrDefault("upgrades", "5"),
 				"endpoint".equals(options.getOrDefault("trigger", "hup")) ? "POST /actuator/tableflip/upgrade" : "SIGHUP",
 				options.getOrDefault("overlap", "5s"),
-				options.getOrDefault("warmup", "3000"), warmupConcurrency(options),
+				options.getOrDefault("warmup", "3000"), options.getOrDefault("warmup-concurrency", "2"),
 				options.getOrDefault("max-duration", "40s"), options.getOrDefault("start-nice", "19")));
 		report.append("| JDK | offered | mode | steady p99 ms | p99 trigger to ready, ms | p99 10 s after ready, ms |"
 				+ " p99 upgrading, ms | upgrading / steady | max upgrading, ms | lowest 1 s, % of offered |"

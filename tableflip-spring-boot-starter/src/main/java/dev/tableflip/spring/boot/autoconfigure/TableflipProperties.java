@@ -332,11 +332,7 @@ public class TableflipProperties implements InitializingBean {
 		/** How long to send requests, when no count is set. */
 		private @Nullable Duration duration;
 
-		/**
-		 * How many requests are in flight at once. With a start at a lower priority and a
-		 * warm-up until the JIT is idle, about as many as the service has in flight under
-		 * load, so that the JIT sees contended locks and busy maps before ready.
-		 */
+		/** How many requests are in flight at once. */
 		private int concurrency = 2;
 
 		/** Whether an answer other than 2xx fails the warm-up, and with it the upgrade. */
