@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.DoubleSummaryStatistics;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -37,7 +38,8 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * open-loop, constant-rate load ({@link OpenLoopLoad}) at fractions of its warm capacity; every
  * 100 ms the benchmark records throughput and p99 latency; around each of several upgrades it
  * compares the window from the trigger to 10 s after the new process is ready with the steady
- * state before the first upgrade.
+ * state, measured before the first upgrade and again after each one, once the old process has
+ * exited and the load has settled.
  * <p>
  * The capacity is what a client that is not the bottleneck drives flat out on the same
  * connections: wrk if it is installed (the rate derives from it), and this benchmark's own
@@ -74,11 +76,20 @@ final class TakeoverBenchmark {
 	private static final long AFTER_MS = 10_000;
 
 	/**
-	 * How long the steady state is measured before the first upgrade: long enough to hold what a
-	 * steady service sees now and then (its collector's pauses), and the machine's own noise. Over
-	 * 20 s the same settings measured a steady p99 of 2.0 in one run and 3.0 ms in the next.
+	 * How long the steady state is measured before the first upgrade. Over 20 s the same settings
+	 * measured a steady p99 of 2.0 in one run and 3.0 ms in the next.
 	 */
-	private static final long STEADY_MS = 60_000;
+	private static final long FIRST_STEADY_MS = 40_000;
+
+	/**
+	 * How long the steady state is measured again after each upgrade, so that the steady state
+	 * spans the run as its upgrades do, the machine's noise of the moment and the processes that
+	 * took over included, not only its first minute.
+	 */
+	private static final long NEXT_STEADY_MS = 15_000;
+
+	/** How long after a new process is ready the steady state may be measured again. */
+	private static final long STEADY_AFTER_READY_MS = 25_000;
 
 	/** Bins shown in the plot, relative to the moment the new process is ready. */
 	private static final long PLOT_FROM_MS = -30_000;
@@ -103,6 +114,10 @@ final class TakeoverBenchmark {
 
 	/** One 100 ms bin: when it ended (ms since the load started), answers, p99 and max latency (ms). */
 	record Bin(long atMs, long answered, double p99Ms, double maxMs) {
+	}
+
+	/** A window of the steady state (ms since the load started) and its p99 (ms). */
+	record Window(long fromMs, long toMs, double p99Ms) {
 	}
 
 	/** One upgrade: when it was triggered and when the new process was ready (ms since the load started). */
@@ -131,8 +146,9 @@ final class TakeoverBenchmark {
 
 	/** What one run (a JDK, a load and a mode) measured. */
 	record Result(String jdk, double load, Mode mode, double rate, Capacities capacities, List<Bin> bins,
-			List<Upgrade> upgrades, Histogram steady, Histogram starting, Histogram after, long failed, long answered,
-			String firstFailure, double clientCpuCores, long coldStartMs) {
+			List<Upgrade> upgrades, List<Window> steadyWindows, Histogram steady, Histogram starting, Histogram after,
+			long failed, long answered, String firstFailure, double clientCpuCores, long coldStartMs,
+			MachineProbe.Reading machine) {
 
 		/** From each trigger to 10 s after ready. */
 		Histogram upgrading() {
@@ -236,7 +252,9 @@ final class TakeoverBenchmark {
 						System.out.println("capacity on " + jdk + ": " + capacities.describe());
 					}
 					double rate = (fixedRate > 0) ? fixedRate : capacities.rate(load);
-					Result result = benchmark.run(jdkName(jdk), load, mode, launcher, rate, capacities);
+					MachineProbe.Reading machine = MachineProbe.read();
+					System.out.println("machine before the run: " + machine);
+					Result result = benchmark.run(jdkName(jdk), load, mode, launcher, rate, capacities, machine);
 					System.out.println(summary(result));
 					System.out.println("bins written to " + bins(result, work));
 					results.add(result);
@@ -272,6 +290,9 @@ final class TakeoverBenchmark {
 		for (Upgrade upgrade : result.upgrades()) {
 			csv.append(String.format("%d,,,,trigger %d%n%d,,,,ready %d%n", upgrade.triggeredMs(), upgrade.oldPid(),
 					upgrade.readyMs(), upgrade.newPid()));
+		}
+		for (Window window : result.steadyWindows()) {
+			csv.append(String.format("%d,,,,steady from%n%d,,,,steady to%n", window.fromMs(), window.toMs()));
 		}
 		Path file = work.resolve(result.title().replaceAll("[^A-Za-z0-9]+", "-") + ".csv");
 		Files.writeString(file, csv);
@@ -375,7 +396,8 @@ final class TakeoverBenchmark {
 	 * Starts the sample in this mode and runs the upgrades under the load at {@code rate}; then
 	 * starts the same jar cold beside it and measures how long it takes to be ready.
 	 */
-	private Result run(String jdk, double load, Mode mode, List<String> launcher, double rate, Capacities capacities)
+	private Result run(String jdk, double load, Mode mode, List<String> launcher, double rate, Capacities capacities,
+			MachineProbe.Reading machine)
 			throws Exception {
 		int upgrades = Integer.parseInt(this.options.getOrDefault("upgrades", "5"));
 		int port = ApplicationProcesses.freePort();
@@ -386,6 +408,7 @@ final class TakeoverBenchmark {
 			long current = processes.start(port, command(mode, launcher, port, management, directory), directory);
 			List<Bin> bins = new CopyOnWriteArrayList<>();
 			List<Upgrade> done = new CopyOnWriteArrayList<>();
+			List<Window> windows = new ArrayList<>();
 			Histogram steady = new Histogram(3);
 			Histogram starting = new Histogram(3);
 			Histogram after = new Histogram(3);
@@ -402,8 +425,7 @@ final class TakeoverBenchmark {
 			try {
 				sampler.start();
 				Thread.sleep(5_000);
-				sampler.into(steady);
-				Thread.sleep(STEADY_MS);
+				steady.add(steadyWindow(sampler, started, FIRST_STEADY_MS, windows));
 				for (int i = 0; i < upgrades; i++) {
 					long old = current;
 					sampler.into(starting);
@@ -417,8 +439,9 @@ final class TakeoverBenchmark {
 					Thread.sleep(AFTER_MS);
 					sampler.into(null);
 					processes.awaitGone(old, WAIT);
-					Thread.sleep(Math.max(0, ready + 15_000 - sinceMs(started)));
+					Thread.sleep(Math.max(0, ready + STEADY_AFTER_READY_MS - sinceMs(started)));
 					awaitSettled(bins, ms(steady, 99), started);
+					steady.add(steadyWindow(sampler, started, NEXT_STEADY_MS, windows));
 				}
 				processes.output().lines().filter((line) -> line.contains("Warm-up sent")).forEach(System.out::println);
 				clientCpu = (clientCpuNanos() - cpuBefore) / (double) (System.nanoTime() - started);
@@ -430,8 +453,9 @@ final class TakeoverBenchmark {
 				sampler.join();
 				offered.close();
 			}
-			return new Result(jdk, load, mode, rate, capacities, List.copyOf(bins), List.copyOf(done), steady, starting,
-					after, offered.failed(), offered.answered(), offered.firstFailure(), clientCpu, coldStart);
+			return new Result(jdk, load, mode, rate, capacities, List.copyOf(bins), List.copyOf(done), List.copyOf(windows),
+					steady, starting, after, offered.failed(), offered.answered(), offered.firstFailure(), clientCpu,
+					coldStart, machine);
 		}
 	}
 
@@ -455,6 +479,18 @@ final class TakeoverBenchmark {
 			ProcessHandle.of(pid).ifPresent(ProcessHandle::destroy);
 			processes.awaitGone(pid, WAIT);
 		}
+	}
+
+	/** Samples the steady state for {@code ms} into a histogram of its own, which it returns; notes the window. */
+	private static Histogram steadyWindow(Sampler sampler, long started, long ms, List<Window> windows)
+			throws InterruptedException {
+		Histogram window = new Histogram(3);
+		long from = sinceMs(started);
+		sampler.into(window);
+		Thread.sleep(ms);
+		sampler.into(null);
+		windows.add(new Window(from, sinceMs(started), ms(window, 99)));
+		return window;
 	}
 
 	/** Takes a sample of the load every 100 ms and adds it to the histogram of the current phase. */
@@ -584,14 +620,20 @@ final class TakeoverBenchmark {
 
 	private static String summary(Result result) {
 		Histogram upgrading = result.upgrading();
-		return String.format("%s: steady p99 %.1f ms; p99 trigger to ready %.1f ms, 10 s after ready %.1f ms, both %.1f ms "
+		return String.format("%s: steady p99 %.1f ms (%s in its windows); p99 trigger to ready %.1f ms, 10 s after ready %.1f ms, both %.1f ms "
 				+ "(%.1fx steady), max %.0f ms; lowest 1 s throughput %.0f%% of offered; cold start beside %.1f s; "
 				+ "client CPU %.2f cores; %d failed of %d%s", result.title(), ms(result.steady(), 99),
-				ms(result.starting(), 99), ms(result.after(), 99), ms(upgrading, 99),
+				windowRange(result), ms(result.starting(), 99), ms(result.after(), 99), ms(upgrading, 99),
 				ms(upgrading, 99) / ms(result.steady(), 99), upgrading.getMaxValue() / 1000.0,
 				100 * result.minOneSecondShare(), result.coldStartMs() / 1000.0, result.clientCpuCores(), result.failed(),
 				result.answered() + result.failed(),
 				(result.firstFailure() != null) ? " (first: " + result.firstFailure() + ")" : "");
+	}
+
+	/** The lowest and the highest p99 of a run's steady windows, in ms: "1.8-2.6". */
+	private static String windowRange(Result result) {
+		DoubleSummaryStatistics p99s = result.steadyWindows().stream().mapToDouble(Window::p99Ms).summaryStatistics();
+		return String.format("%.1f-%.1f", p99s.getMin(), p99s.getMax());
 	}
 
 	private static String report(List<Result> results, Map<String, String> options) {
@@ -604,14 +646,17 @@ final class TakeoverBenchmark {
 		results.stream()
 			.collect(Collectors.toMap(Result::jdk, Result::capacities, (a, b) -> a, LinkedHashMap::new))
 			.forEach((jdk, capacities) -> report.append("- ").append(jdk).append(": ").append(capacities.describe()).append("\n"));
-		report.append(String.format("%n%s upgrades per run, triggered by %s, at least 15 s apart and each once the "
-				+ "load is back to normal. Overlap %s; warm-up: GET /, %s (requests or time), %s at a time (until the "
+		report.append(String.format("%n%s upgrades per run, triggered by %s. The steady state is measured for %d s "
+				+ "before the first upgrade and for %d s after each, from %d s after the new process was ready and "
+				+ "once the load is back to normal; its p99 is over all of these windows (in brackets, the lowest and "
+				+ "the highest window's). Overlap %s; warm-up: GET /, %s (requests or time), %s at a time (until the "
 				+ "JIT is idle: tableflip.warmup.until-jit-idle, at most %s in all); nice: "
 				+ "tableflip.takeover.start-nice=%s. *Upgrading* is from each trigger to 10 s after the new process is "
 				+ "ready. *Cold start beside*: the same command started on other ports beside the loaded process, no "
 				+ "handoff, until ready. *Client CPU*: what the load client's JVM used at the offered rate, in cores.%n%n",
 				options.getOrDefault("upgrades", "5"),
 				"endpoint".equals(options.getOrDefault("trigger", "hup")) ? "POST /actuator/tableflip/upgrade" : "SIGHUP",
+				FIRST_STEADY_MS / 1000, NEXT_STEADY_MS / 1000, STEADY_AFTER_READY_MS / 1000,
 				options.getOrDefault("overlap", "5s"),
 				options.getOrDefault("warmup", "3000"), options.getOrDefault("warmup-concurrency", "2"),
 				options.getOrDefault("max-duration", "40s"), options.getOrDefault("start-nice", "19")));
@@ -625,13 +670,19 @@ final class TakeoverBenchmark {
 			Histogram upgrading = result.upgrading();
 			String offered = (result.load() > 0) ? String.format("%.0f/s (%.0f %%)", result.rate(), 100 * result.load())
 					: String.format("%.0f/s", result.rate());
-			report.append(String.format("| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1fx | %.0f | %.0f | %.1f | %.1f | %.1f | %.2f | %d of %d |%n",
-					result.jdk(), offered, result.mode().title, ms(result.steady(), 99), ms(result.starting(), 99),
+			report.append(String.format("| %s | %s | %s | %.1f (%s) | %.1f | %.1f | %.1f | %.1fx | %.0f | %.0f | %.1f | %.1f | %.1f | %.2f | %d of %d |%n",
+					result.jdk(), offered, result.mode().title, ms(result.steady(), 99), windowRange(result),
+					ms(result.starting(), 99),
 					ms(result.after(), 99), ms(upgrading, 99), ms(upgrading, 99) / ms(result.steady(), 99),
 					upgrading.getMaxValue() / 1000.0, 100 * result.minOneSecondShare(),
 					handoffs.get(handoffs.size() / 2) / 1000.0, result.coldStartMs() / 1000.0,
 					recoveries.get(recoveries.size() / 2) / 1000.0, result.clientCpuCores(), result.failed(),
 					result.answered() + result.failed()));
+		}
+		report.append(String.format("%nThe machine before each run, idle (a latency in milliseconds means little where "
+				+ "the host takes the CPUs away or slows them down; see MachineProbe):%n%n"));
+		for (Result result : results) {
+			report.append(String.format("- %s: %s%n", result.title(), result.machine()));
 		}
 		return report.toString();
 	}

@@ -86,10 +86,15 @@ public final class UpgradeBenchmark {
 			LoadProbe.main(java.util.Arrays.copyOfRange(args, 1, args.length));
 			return;
 		}
+		if (args.length > 0 && args[0].equals("machine")) {
+			System.out.println(MachineProbe.read());
+			return;
+		}
 		Map<String, String> options = Options.parse(args, List.of("jar", "upgrades", "repeat", "out", "only", "java25"),
 				"java -jar bench/target/bench.jar [--jar sample-app/target/sample-app.jar] [--upgrades 5] [--repeat 1]\n"
 						+ "    [--out bench/results.md] [--only all|steady|none] [--java25 /path/to/temurin-25/bin/java]\n"
-						+ "java -jar bench/target/bench.jar takeover --help\njava -jar bench/target/bench.jar load --help");
+						+ "java -jar bench/target/bench.jar takeover --help\njava -jar bench/target/bench.jar load --help\n"
+						+ "java -jar bench/target/bench.jar machine");
 		Path jar = Path.of(options.getOrDefault("jar", "sample-app/target/sample-app.jar")).toAbsolutePath();
 		int upgrades = Integer.parseInt(options.getOrDefault("upgrades", "5"));
 		int repeat = Integer.parseInt(options.getOrDefault("repeat", "1"));
