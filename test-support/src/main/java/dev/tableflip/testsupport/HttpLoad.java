@@ -44,6 +44,9 @@ public final class HttpLoad implements AutoCloseable {
 
 	private static final Pattern PID = Pattern.compile("\"pid\":(\\d+)");
 
+	/** How long {@link #request} waits for an answer: beyond the default upgrade timeout (60 s). */
+	static final int ANSWER_TIMEOUT_MS = 90_000;
+
 	private final InetSocketAddress address;
 
 	private final String path;
@@ -119,10 +122,17 @@ public final class HttpLoad implements AutoCloseable {
 		return request(address, false, method, path);
 	}
 
-	/** Sends a request with a method on a new connection, over TLS or plain TCP. */
+	/**
+	 * Sends a request with a method on a new connection, over TLS or plain TCP, and waits for its
+	 * answer up to {@link #ANSWER_TIMEOUT_MS}: longer than a request of the load may take, since
+	 * an upgrade by the endpoint answers once the new process is ready or the upgrade has failed
+	 * (at the latest when {@code tableflip.upgrade-timeout}, 60 s by default, runs out), and a new
+	 * JVM on a busy 2-core machine took 30 s to be ready.
+	 */
 	public static Response request(InetSocketAddress address, boolean tls, String method, String path)
 			throws IOException {
 		try (Socket socket = connect(address, tls)) {
+			socket.setSoTimeout(ANSWER_TIMEOUT_MS);
 			OutputStream out = socket.getOutputStream();
 			out.write((method + " " + path + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 				.getBytes(StandardCharsets.US_ASCII));
