@@ -336,9 +336,12 @@ abstract class UpgradeUnderLoadTests {
 			assertThat(HttpLoad.servedCertificate(address())).isEqualTo("CN=tableflip-1");
 			this.keyStore = keyStore("tableflip-2");
 		}
-		// a request that runs longer than the old process's drain can wait: it is cut, and named in its log
+		// a request that runs longer than the old process's drain can wait: it is cut, and named in its log. Its
+		// client waits longer than the load's 30 s: on a slow machine the new process took 30 s to be ready, and a
+		// client that gave up before the drain took the request with it (Reactor Netty cancels it)
 		ExecutorService client = Executors.newSingleThreadExecutor();
-		Future<HttpLoad.Response> tooSlow = client.submit(() -> HttpLoad.get(address(), tls(), "/slow?ms=60000"));
+		Future<HttpLoad.Response> tooSlow = client
+			.submit(() -> HttpLoad.request(address(), tls(), "GET", "/slow?ms=120000"));
 		Thread.sleep(300);
 		nextVersion("management.endpoint.tableflip.access=read-only");
 		try {
@@ -351,7 +354,7 @@ abstract class UpgradeUnderLoadTests {
 		assertNothingFailedSince(failedBefore);
 		assertWebSocketsMovedOver(webSocketClosesBefore, loggedAt("Draining process " + old));
 		assertThat(this.processes.output()).as("the old process named the request it cut")
-			.containsPattern("request\\(s\\) still running when the web server stops .*: GET /slow\\?ms=60000 \\(for \\d");
+			.containsPattern("request\\(s\\) still running when the web server stops .*: GET /slow\\?ms=120000 \\(for \\d");
 		try {
 			// Jetty ends a cut asynchronous request with an empty 200 (and Connection: close)
 			HttpLoad.Response response = tooSlow.get();
