@@ -9,8 +9,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * How fast and how steady this machine's CPUs are at the moment, read while nothing else of the
  * benchmark runs: a latency measured in milliseconds means little on a virtual machine whose
  * host takes its CPUs away now and then, or runs them slower than an hour before (seen on this
- * project's machines: the same loop 20 % slower within half an hour, a steady p99 ten times the
- * day before's). Two readings:
+ * project's machines: the same loop 20 % slower within half an hour, a steady p99 ten times that
+ * of another machine of the same kind a few hours earlier). Two readings:
  * <ul>
  * <li>the time a fixed loop of integer arithmetic takes on one thread (the fastest of several
  * runs, after the JIT has compiled it): the CPU's speed;</li>
@@ -31,7 +31,7 @@ final class MachineProbe {
 	private MachineProbe() {
 	}
 
-	/** A reading: the fixed loop's time (ms), and per CPU's spinning thread the longest stall and all stalls (ms). */
+	/** A reading: the fixed loop's time, the longest stall of any spinning thread, and all their stalls added up (ms). */
 	record Reading(double loopMs, double longestStallMs, double stalledMs) {
 
 		@Override
