@@ -8,15 +8,16 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
 
 import dev.tableflip.testsupport.ApplicationProcesses;
 import dev.tableflip.testsupport.Http2Load;
@@ -59,6 +60,9 @@ abstract class UpgradeUnderLoadTests {
 
 	/** Warm-up requests of every process: enough to tell whose they were, few enough to keep the life short. */
 	private static final int WARMUP = 100;
+
+	/** How many threads open new connections at once to see which process answers during the overlap. */
+	private static final int PROBERS = 3;
 
 	/** How many WebSocket sessions the life holds. */
 	private static final int WEBSOCKETS = 5;
@@ -219,7 +223,7 @@ abstract class UpgradeUnderLoadTests {
 		Instant upgradeStarted = Instant.now();
 		assertThat(this.webSockets.pids()).as("WebSocket sessions before the upgrade").containsExactly(old);
 		int webSocketClosesBefore = this.webSockets.closedAt().size();
-		ExecutorService clients = Executors.newFixedThreadPool(4);
+		ExecutorService clients = Executors.newFixedThreadPool(4 + PROBERS);
 		try {
 			List<Future<HttpLoad.Response>> slow = new ArrayList<>();
 			for (int i = 0; i < 4; i++) {
@@ -233,13 +237,16 @@ abstract class UpgradeUnderLoadTests {
 			// During the overlap both processes answer, each in its turns (the new process's part of each 100 ms
 			// grows from none to all over the overlap: about a third of these new connections on average), and
 			// the old one says it is in the new one's probation.
-			Map<Long, Integer> duringOverlap = new HashMap<>();
-			boolean oldSaidProbation = false;
 			long windowEnds = System.nanoTime() + OVERLAP.minusSeconds(1).toNanos();
-			while (System.nanoTime() < windowEnds) {
-				duringOverlap.merge(HttpLoad.pidOf(HttpLoad.get(address(), tls(), "/")), 1, Integer::sum);
+			Map<Long, Integer> duringOverlap = new ConcurrentHashMap<>();
+			List<Future<?>> probers = probeNewConnections(clients, windowEnds, duringOverlap);
+			boolean oldSaidProbation = false;
+			while (System.nanoTime() < windowEnds && !oldSaidProbation) {
 				String status = status();
-				oldSaidProbation |= status.contains("\"pid\":" + old) && status.contains("\"state\":\"probation\"");
+				oldSaidProbation = status.contains("\"pid\":" + old) && status.contains("\"state\":\"probation\"");
+			}
+			for (Future<?> prober : probers) {
+				prober.get();
 			}
 			System.out.println(getClass().getSimpleName() + ": new connections answered by each process during the "
 					+ "overlap: " + duringOverlap + " (old " + old + ", new " + this.current + ")");
@@ -414,6 +421,28 @@ abstract class UpgradeUnderLoadTests {
 		assertThat(status()).contains("\"pid\":" + this.current, "\"state\":\"ready\"", "\"outcome\":\"failed\"");
 		// the failed upgrade as an observation: Boot's meter handler times it, in the process that serves on
 		assertThat(awaitMetric("tableflip.upgrade?tag=outcome:failed")).contains("{\"statistic\":\"COUNT\",\"value\":");
+	}
+
+	/**
+	 * Opens new connections until {@code ends} and counts in {@code answered} the pids that
+	 * answered them: from {@link #PROBERS} threads of {@code clients} at once, each pausing a
+	 * random part of the 100 ms slot before each connection. The turns are set by the clock in
+	 * slots of 100 ms, so a single prober whose round trip lasts about a slot would find every
+	 * slot at about the same moment (on a slow machine a TLS probe took 95 ms, and 20 of 21
+	 * probes fell in the old process's part).
+	 */
+	private List<Future<?>> probeNewConnections(ExecutorService clients, long ends, Map<Long, Integer> answered) {
+		List<Future<?>> probers = new ArrayList<>();
+		for (int i = 0; i < PROBERS; i++) {
+			probers.add(clients.submit(() -> {
+				while (System.nanoTime() < ends) {
+					Thread.sleep(ThreadLocalRandom.current().nextLong(100));
+					answered.merge(HttpLoad.pidOf(HttpLoad.get(address(), tls(), "/")), 1, Integer::sum);
+				}
+				return null;
+			}));
+		}
+		return probers;
 	}
 
 	private long upgradeByEndpoint() throws IOException {
