@@ -79,7 +79,7 @@ class SampleUpgradeIT {
 				"--management.server.port=" + this.management, "--tableflip.pid-file=app.pid",
 				"--tableflip.takeover.overlap=2s", "--spring.config.additional-location=file:extra.properties");
 		this.current = this.processes.start(this.port, command, this.deployment);
-		this.load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 4, 2);
+		this.load = new HttpLoad(ApplicationProcesses.address(this.port), false, "/", 4, 2, HttpLoad.TESTS_PAUSE);
 		Thread.sleep(500);
 	}
 

@@ -90,7 +90,7 @@ class SystemdIT {
 
 	private long reloadsUnderLoadMoveTheMainPid(long main) throws Exception {
 		long current = main;
-		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 4, 2)) {
+		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), false, "/", 4, 2, HttpLoad.TESTS_PAUSE)) {
 			Thread.sleep(1000);
 			for (int reload = 1; reload <= 2; reload++) {
 				long old = current;
@@ -140,7 +140,7 @@ class SystemdIT {
 
 	private void fileDescriptorStoreKeepsTheListenerThroughACrashOfTheMainProcess(long main) throws Exception {
 		// The listener in the store came from generation 1 and survived two upgrades.
-		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 0, 4)) {
+		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), false, "/", 0, 4, HttpLoad.TESTS_PAUSE)) {
 			Thread.sleep(1000);
 			ApplicationProcesses.signal("KILL", main);
 			long restarted = awaitMainPidOtherThan(main);
@@ -187,7 +187,7 @@ class SystemdIT {
 		assertThat(output()).contains("Took 1 socket(s) from systemd socket activation");
 
 		// Fresh connections only: a full stop closes idle keep-alive connections, which clients must redo.
-		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), "/", 0, 4)) {
+		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), false, "/", 0, 4, HttpLoad.TESTS_PAUSE)) {
 			Thread.sleep(1000);
 			this.systemd.systemctl("restart", SERVICE); // stop: nothing accepts; start: the queue is served
 			long second = this.systemd.mainPid(SERVICE);

@@ -72,6 +72,9 @@ public final class Http2Load implements AutoCloseable {
 
 	private final int streams;
 
+	/** How long a stream waits after its request ended before it sends the next. */
+	private final long pauseNanos;
+
 	private final EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
 
 	private final SslContext ssl;
@@ -103,6 +106,15 @@ public final class Http2Load implements AutoCloseable {
 	private final List<Instant> goAwayTimes = new CopyOnWriteArrayList<>();
 
 	public Http2Load(InetSocketAddress address, boolean tls, String path, int clients, int streams) {
+		this(address, tls, path, clients, streams, Duration.ZERO);
+	}
+
+	/**
+	 * A load whose streams each wait {@code pause} after a request ends before they send the
+	 * next: requests all the time, but not all of the CPU.
+	 */
+	public Http2Load(InetSocketAddress address, boolean tls, String path, int clients, int streams, Duration pause) {
+		this.pauseNanos = pause.toNanos();
 		this.address = address;
 		this.path = path;
 		this.streams = streams;
@@ -418,7 +430,14 @@ public final class Http2Load implements AutoCloseable {
 		private void end() {
 			this.ended = true;
 			this.connection.ended();
-			this.connection.client.connection().send();
+			Client client = this.connection.client;
+			if (Http2Load.this.pauseNanos > 0) {
+				Http2Load.this.group.schedule(() -> client.connection().send(), Http2Load.this.pauseNanos,
+						TimeUnit.NANOSECONDS);
+			}
+			else {
+				client.connection().send();
+			}
 		}
 
 	}

@@ -19,6 +19,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -44,6 +45,16 @@ public final class HttpLoad implements AutoCloseable {
 
 	private static final Pattern PID = Pattern.compile("\"pid\":(\\d+)");
 
+	/**
+	 * The pause of the end-to-end tests' loads after each request. Requests never stop, and the
+	 * connections a drain closes while they are idle are there all the time; but the load
+	 * leaves a new JVM some of the CPU it needs to start. Without a pause the loads took all of
+	 * a 2-core machine (2026-12-05): a new process took 17 to 32 s to start instead of 3.5 on
+	 * an idle machine (9 to 16 s with this pause), one life of Tomcat took 207 s (122 s with
+	 * it), and the suite 19 minutes. The benchmark loads the server without a pause.
+	 */
+	public static final Duration TESTS_PAUSE = Duration.ofMillis(10);
+
 	/** How long {@link #request} waits for an answer: beyond the default upgrade timeout (60 s). */
 	static final int ANSWER_TIMEOUT_MS = 90_000;
 
@@ -56,6 +67,9 @@ public final class HttpLoad implements AutoCloseable {
 	private final List<Thread> workers = new ArrayList<>();
 
 	private volatile boolean running = true;
+
+	/** How long each worker waits after a request before it sends the next. */
+	private final long pauseNanos;
 
 	private final AtomicLong keepAliveOk = new AtomicLong();
 
@@ -84,9 +98,19 @@ public final class HttpLoad implements AutoCloseable {
 
 	/** A load over TLS ({@code tls = true}) or plain TCP. */
 	public HttpLoad(InetSocketAddress address, boolean tls, String path, int keepAliveWorkers, int freshWorkers) {
+		this(address, tls, path, keepAliveWorkers, freshWorkers, Duration.ZERO);
+	}
+
+	/**
+	 * A load whose workers each wait {@code pause} after each request before they send the
+	 * next: requests all the time, but not all of the CPU.
+	 */
+	public HttpLoad(InetSocketAddress address, boolean tls, String path, int keepAliveWorkers, int freshWorkers,
+			Duration pause) {
 		this.address = address;
 		this.tls = tls;
 		this.path = path;
+		this.pauseNanos = pause.toNanos();
 		for (int i = 0; i < keepAliveWorkers; i++) {
 			this.workers.add(new Thread(this::keepAlive, "load-keepalive-" + i));
 		}
@@ -176,6 +200,7 @@ public final class HttpLoad implements AutoCloseable {
 				closeQuietly(socket);
 				socket = null;
 			}
+			pause();
 		}
 		closeQuietly(socket);
 	}
@@ -190,6 +215,13 @@ public final class HttpLoad implements AutoCloseable {
 				countRefused(ex);
 				fail(this.freshFailed, "fresh: " + ex);
 			}
+			pause();
+		}
+	}
+
+	private void pause() {
+		if (this.pauseNanos > 0) {
+			LockSupport.parkNanos(this.pauseNanos);
 		}
 	}
 

@@ -59,7 +59,7 @@ class TomcatFaultTest {
 				"--tableflip.warmup.requests[0].path=/warm", "--tableflip.warmup.duration=2500ms");
 		InetSocketAddress address = ApplicationProcesses.address(this.port);
 		List<String> measured = new ArrayList<>();
-		try (HttpLoad load = new HttpLoad(address, "/", 4, 2)) {
+		try (HttpLoad load = new HttpLoad(address, false, "/", 4, 2, HttpLoad.TESTS_PAUSE)) {
 			// Killed before it connected for the handoff, then after it took the sockets (in its warm-up).
 			for (String moment : new String[] { "300 ms after its start", "in its warm-up" }) {
 				int started = count(this.processes.output(), "Started UpgradableApplication");
@@ -113,7 +113,7 @@ class TomcatFaultTest {
 		long old = start("--tableflip.warmup.requests[0].path=/warm", "--tableflip.warmup.duration=2s");
 		InetSocketAddress address = ApplicationProcesses.address(this.port);
 		long child;
-		try (HttpLoad load = new HttpLoad(address, "/", 4, 2)) {
+		try (HttpLoad load = new HttpLoad(address, false, "/", 4, 2, HttpLoad.TESTS_PAUSE)) {
 			CompletableFuture.runAsync(this::postUpgrade);
 			child = awaitChild(old);
 			this.processes.track(child);
@@ -151,7 +151,7 @@ class TomcatFaultTest {
 	/** One more upgrade of {@code current}, which must serve alone now, under a new load: nothing fails. */
 	private void upgradeUnderLoadLosesNothing(long current) throws Exception {
 		InetSocketAddress address = ApplicationProcesses.address(this.port);
-		try (HttpLoad load = new HttpLoad(address, "/", 4, 2)) {
+		try (HttpLoad load = new HttpLoad(address, false, "/", 4, 2, HttpLoad.TESTS_PAUSE)) {
 			HttpLoad.Response response = postUpgrade();
 			assertThat(response.status()).as(response + "\n" + this.processes.output()).isEqualTo(200);
 			long next = childPid(response);

@@ -36,10 +36,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The life of one real Spring Boot service, upgraded again and again in a real process tree
- * while a client sends requests without pause over keep-alive and fresh connections. The tests
- * are the events of that life, in order, on the same service and under the same load: upgrades
- * by endpoint and by signal, new versions that fail in each way a version can fail, a new version
- * with another configuration (a renewed certificate, another endpoint access). After each event, and over the whole life, no request failed
+ * while a client sends requests all the time over keep-alive and fresh connections, each of
+ * its workers pausing {@link HttpLoad#TESTS_PAUSE} between two requests. The tests are the
+ * events of that life, in order, on the same service and under the same load: upgrades by
+ * endpoint and by signal, new versions that fail in each way a version can fail, a new version
+ * with another configuration (a renewed certificate, another endpoint access). After each
+ * event, and over the whole life, no request failed
  * (non-2xx answers count as failures). Subclasses choose the server, and skip the events that
  * are decided apart from it. The service speaks HTTPS (an SSL bundle on its own port) unless a
  * subclass says otherwise, and its last upgrade brings a renewed certificate.
@@ -144,9 +146,9 @@ abstract class UpgradeUnderLoadTests {
 		arguments.add("--server.port=" + this.port);
 		arguments.add("--spring.config.additional-location=optional:file:" + this.directory.resolve("next.properties"));
 		this.current = this.processes.start(this.port, command(arguments), null);
-		this.load = new HttpLoad(address(), tls(), "/", 4, 2);
+		this.load = new HttpLoad(address(), tls(), "/", 4, 2, HttpLoad.TESTS_PAUSE);
 		if (http2()) {
-			this.http2Load = new Http2Load(address(), tls(), "/", 4, 2);
+			this.http2Load = new Http2Load(address(), tls(), "/", 4, 2, HttpLoad.TESTS_PAUSE);
 		}
 		this.webSockets = new WebSocketClients(address(), tls(), "/echo", WEBSOCKETS);
 		Thread.sleep(500);
