@@ -3,6 +3,7 @@ package dev.tableflip;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -17,11 +18,13 @@ import dev.tableflip.fixture.ServiceProcesses;
 import dev.tableflip.fixture.ServiceProcesses.Event;
 import dev.tableflip.testsupport.ApplicationProcesses;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * One process dies, or is stopped, at a chosen moment of an upgrade: real JVMs, real
@@ -158,6 +161,59 @@ class UpgraderFaultTest {
 		assertThat(reply).startsWith("FAILED CHILD_FAILED")
 			.contains("cannot write the PID file " + pidFile);
 		assertThat(askPid()).isEqualTo(old.pid());
+	}
+
+	/**
+	 * The PID file is on a disk that filled up while the old process served: the new process
+	 * cannot write it, says why, and exits; the old one serves on, and its PID file, written by
+	 * rename and never in place, still names it whole. Once there is room again, the next
+	 * upgrade succeeds. The disk is a real tmpfs of 64 KiB, which needs root (CI's machines
+	 * run as root); elsewhere the test is skipped.
+	 */
+	@Test
+	void pidFileOnAFullDiskFailsTheUpgradeWithTheReasonAndStillNamesTheOldProcess() throws Exception {
+		Path disk = Files.createDirectories(this.directory.resolve("disk"));
+		Assumptions.assumeTrue(run("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk.toString()) == 0,
+				"mounting a small tmpfs needs root");
+		try {
+			Path pidFile = disk.resolve("service.pid");
+			Event old = this.services.start("tcp=127.0.0.1:" + this.port, "pidfile=" + pidFile);
+			assertThat(Files.readString(pidFile)).isEqualTo(old.pid() + "\n");
+			Path filler = disk.resolve("filler");
+			assertThatThrownBy(() -> {
+				try (OutputStream out = Files.newOutputStream(filler)) {
+					for (int i = 0; i < 1024; i++) {
+						out.write(new byte[4096]);
+						out.flush();
+					}
+				}
+			}).as("the disk fills up").hasMessageContaining("No space left on device");
+
+			String reply = this.services.control(old, "upgrade");
+
+			assertThat(reply).startsWith("FAILED CHILD_FAILED")
+				.contains("cannot write the PID file " + pidFile, "No space left on device");
+			assertThat(Files.readString(pidFile)).as("the PID file after the failed upgrade").isEqualTo(old.pid() + "\n");
+			assertThat(askPid()).isEqualTo(old.pid());
+
+			Files.delete(filler);
+			assertThat(this.services.control(old, "upgrade")).isEqualTo("OK");
+			Event next = this.services.awaitOther("READY", old.pid(), WAIT);
+			this.services.awaitGone(old.pid(), WAIT);
+			assertThat(askPid()).isEqualTo(next.pid());
+			assertThat(Files.readString(pidFile)).isEqualTo(next.pid() + "\n");
+		}
+		finally {
+			this.services.close();
+			run("umount", "-l", disk.toString());
+		}
+	}
+
+	private static int run(String... command) throws IOException, InterruptedException {
+		return new ProcessBuilder(command).redirectErrorStream(true)
+			.redirectOutput(ProcessBuilder.Redirect.DISCARD)
+			.start()
+			.waitFor();
 	}
 
 	@Test
