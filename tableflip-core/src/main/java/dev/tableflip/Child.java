@@ -7,6 +7,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -82,14 +83,30 @@ final class Child {
 	 */
 	static Child start(List<String> command, Map<String, String> environment, Path workingDirectory,
 			List<Handoff> handoffs, int generation, Map<String, String> notes) throws UpgradeException {
-		Path directory = null;
-		ServerSocketChannel rendezvous = null;
+		Path runtime = runtimeDirectory();
+		Path directory;
 		try {
-			directory = Files.createTempDirectory(runtimeDirectory(), "tableflip-",
+			directory = Files.createTempDirectory(runtime, "tableflip-",
 					PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-			Path socket = directory.resolve("handoff.sock");
+		}
+		catch (IOException | RuntimeException ex) {
+			String origin = runtime.toString().equals(System.getenv("XDG_RUNTIME_DIR")) ? "$XDG_RUNTIME_DIR"
+					: "java.io.tmpdir";
+			throw new UpgradeException(Reason.SPAWN_FAILED, "cannot make the handoff socket's directory in " + runtime
+					+ " (" + origin + "): " + reasonOf(ex), -1, Integer.MIN_VALUE, ex);
+		}
+		ServerSocketChannel rendezvous = null;
+		Path socket = directory.resolve("handoff.sock");
+		try {
 			rendezvous = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
 			rendezvous.bind(UnixDomainSocketAddress.of(socket), 1);
+		}
+		catch (IOException | RuntimeException ex) {
+			closeRendezvous(rendezvous, directory);
+			throw new UpgradeException(Reason.SPAWN_FAILED,
+					"cannot listen on the handoff socket " + socket + ": " + reasonOf(ex), -1, Integer.MIN_VALUE, ex);
+		}
+		try {
 			byte[] secret = new byte[32];
 			random.nextBytes(secret);
 			String token = HexFormat.of().formatHex(secret);
@@ -111,6 +128,14 @@ final class Child {
 			throw new UpgradeException(Reason.SPAWN_FAILED,
 					"cannot start the new process " + command + ": " + ex.getMessage(), -1, Integer.MIN_VALUE, ex);
 		}
+	}
+
+	/** What went wrong, without the path a file system error starts with when the message names it already. */
+	private static String reasonOf(Exception ex) {
+		if (ex instanceof FileSystemException failed && failed.getReason() != null) {
+			return failed.getReason();
+		}
+		return String.valueOf(ex.getMessage());
 	}
 
 	long pid() {

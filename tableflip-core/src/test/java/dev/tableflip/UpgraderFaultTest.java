@@ -209,6 +209,37 @@ class UpgraderFaultTest {
 		}
 	}
 
+	/**
+	 * The run-time directory ({@code XDG_RUNTIME_DIR}), where each upgrade makes the directory of
+	 * its handoff socket, is full: the upgrade fails before any process starts, says where and
+	 * why, and the old process serves on. A real tmpfs whose inodes ran out; root only.
+	 */
+	@Test
+	void runtimeDirectoryOnAFullDiskFailsTheUpgradeBeforeAnyProcessStarts() throws Exception {
+		Path runtime = Files.createDirectories(this.directory.resolve("runtime"));
+		Assumptions.assumeTrue(run("mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=8", "tmpfs",
+				runtime.toString()) == 0, "mounting a small tmpfs needs root");
+		try {
+			Event old = this.services.start("tcp=127.0.0.1:" + this.port);
+			assertThatThrownBy(() -> {
+				for (int i = 0; i < 16; i++) {
+					Files.createFile(runtime.resolve("filler-" + i));
+				}
+			}).as("the disk's inodes run out").hasMessageContaining("No space left on device");
+
+			String reply = this.services.control(old, "upgrade");
+
+			System.out.println("UpgraderFaultTest: the reply to an upgrade with a full run-time directory: " + reply);
+			assertThat(reply).startsWith("FAILED SPAWN_FAILED").contains(runtime.toString(), "No space left on device");
+			assertThat(askPid()).isEqualTo(old.pid());
+			assertThat(ProcessHandle.of(old.pid()).orElseThrow().children()).as("no new process").isEmpty();
+		}
+		finally {
+			this.services.close();
+			run("umount", "-l", runtime.toString());
+		}
+	}
+
 	private static int run(String... command) throws IOException, InterruptedException {
 		return new ProcessBuilder(command).redirectErrorStream(true)
 			.redirectOutput(ProcessBuilder.Redirect.DISCARD)
