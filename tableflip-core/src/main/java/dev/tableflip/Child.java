@@ -126,7 +126,8 @@ final class Child {
 		catch (IOException | RuntimeException ex) {
 			closeRendezvous(rendezvous, directory);
 			throw new UpgradeException(Reason.SPAWN_FAILED,
-					"cannot start the new process " + command + ": " + ex.getMessage(), -1, Integer.MIN_VALUE, ex);
+					"cannot start the new process: " + ex.getMessage() + " (command: " + command + ")", -1,
+					Integer.MIN_VALUE, ex);
 		}
 	}
 
