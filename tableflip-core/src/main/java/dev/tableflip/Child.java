@@ -84,14 +84,14 @@ final class Child {
 	static Child start(List<String> command, Map<String, String> environment, Path workingDirectory,
 			List<Handoff> handoffs, int generation, Map<String, String> notes) throws UpgradeException {
 		Path runtime = runtimeDirectory();
+		String origin = runtime.toString().equals(System.getenv("XDG_RUNTIME_DIR")) ? "$XDG_RUNTIME_DIR"
+				: "java.io.tmpdir";
 		Path directory;
 		try {
 			directory = Files.createTempDirectory(runtime, "tableflip-",
 					PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
 		}
 		catch (IOException | RuntimeException ex) {
-			String origin = runtime.toString().equals(System.getenv("XDG_RUNTIME_DIR")) ? "$XDG_RUNTIME_DIR"
-					: "java.io.tmpdir";
 			throw new UpgradeException(Reason.SPAWN_FAILED, "cannot make the handoff socket's directory in " + runtime
 					+ " (" + origin + "): " + reasonOf(ex), -1, Integer.MIN_VALUE, ex);
 		}
@@ -103,8 +103,8 @@ final class Child {
 		}
 		catch (IOException | RuntimeException ex) {
 			closeRendezvous(rendezvous, directory);
-			throw new UpgradeException(Reason.SPAWN_FAILED,
-					"cannot listen on the handoff socket " + socket + ": " + reasonOf(ex), -1, Integer.MIN_VALUE, ex);
+			throw new UpgradeException(Reason.SPAWN_FAILED, "cannot listen on the handoff socket " + socket + " (in "
+					+ origin + "): " + reasonOf(ex), -1, Integer.MIN_VALUE, ex);
 		}
 		try {
 			byte[] secret = new byte[32];

@@ -240,6 +240,25 @@ class UpgraderFaultTest {
 		}
 	}
 
+	/**
+	 * The run-time directory is so deep that the handoff socket's path is longer than a Unix
+	 * socket's address can be (108 bytes on Linux): the upgrade fails before any process
+	 * starts, and says so with the path.
+	 */
+	@Test
+	void handoffSocketPathTooLongForAUnixSocketFailsTheUpgradeAndSaysWhy() throws Exception {
+		this.services.close();
+		this.services = new ServiceProcesses(this.directory.resolve("d".repeat(100)));
+		Event old = this.services.start("tcp=127.0.0.1:" + this.port);
+
+		String reply = this.services.control(old, "upgrade");
+
+		System.out.println("UpgraderFaultTest: the reply to an upgrade whose handoff socket's path is too long: " + reply);
+		assertThat(reply).startsWith("FAILED SPAWN_FAILED").contains("cannot listen on the handoff socket");
+		assertThat(askPid()).isEqualTo(old.pid());
+		assertThat(ProcessHandle.of(old.pid()).orElseThrow().children()).as("no new process").isEmpty();
+	}
+
 	private static int run(String... command) throws IOException, InterruptedException {
 		return new ProcessBuilder(command).redirectErrorStream(true)
 			.redirectOutput(ProcessBuilder.Redirect.DISCARD)
