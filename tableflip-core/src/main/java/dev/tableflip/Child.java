@@ -39,6 +39,9 @@ final class Child {
 
 	private static final Logger logger = LoggerFactory.getLogger(Child.class);
 
+	/** The longest path a Unix socket's address holds on Linux ({@code sun_path}, 108 bytes with its NUL). */
+	private static final int MAX_SOCKET_PATH_BYTES = 107;
+
 	private static final SecureRandom random = new SecureRandom();
 
 	private final Process process;
@@ -84,8 +87,7 @@ final class Child {
 	static Child start(List<String> command, Map<String, String> environment, Path workingDirectory,
 			List<Handoff> handoffs, int generation, Map<String, String> notes) throws UpgradeException {
 		Path runtime = runtimeDirectory();
-		String origin = runtime.toString().equals(System.getenv("XDG_RUNTIME_DIR")) ? "$XDG_RUNTIME_DIR"
-				: "java.io.tmpdir";
+		String origin = origin(runtime);
 		Path directory;
 		try {
 			directory = Files.createTempDirectory(runtime, "tableflip-",
@@ -319,6 +321,33 @@ final class Child {
 		while (frame.hasRemaining()) {
 			connection.write(frame);
 		}
+	}
+
+	/**
+	 * Why an upgrade of this process cannot make its handoff socket, as far as can be told
+	 * before one is tried, or {@code null}: checked when the process is ready, so that an
+	 * operator learns it at the deployment rather than at the first upgrade.
+	 */
+	static String handoffSocketProblem() {
+		Path runtime = runtimeDirectory();
+		if (!Files.isDirectory(runtime) || !Files.isWritable(runtime)) {
+			return "cannot make the handoff socket's directory in " + runtime + " (" + origin(runtime)
+					+ "): not a writable directory";
+		}
+		// the temporary directory's name is "tableflip-" and up to 20 digits
+		int longest = (runtime.toAbsolutePath() + "/tableflip-" + "0".repeat(20) + "/handoff.sock")
+			.getBytes(StandardCharsets.UTF_8).length;
+		if (longest > MAX_SOCKET_PATH_BYTES) {
+			return "the handoff socket's path in " + runtime + " (" + origin(runtime) + ") can be " + longest
+					+ " bytes long, and a Unix socket's path at most " + MAX_SOCKET_PATH_BYTES
+					+ ": set a shorter java.io.tmpdir (-Djava.io.tmpdir=) or XDG_RUNTIME_DIR";
+		}
+		return null;
+	}
+
+	/** Where the run-time directory comes from, for messages. */
+	private static String origin(Path runtime) {
+		return runtime.toString().equals(System.getenv("XDG_RUNTIME_DIR")) ? "$XDG_RUNTIME_DIR" : "java.io.tmpdir";
 	}
 
 	private static Path runtimeDirectory() {

@@ -202,6 +202,10 @@ final class ProcessUpgrader implements Upgrader {
 			}
 		}
 		logger.info("Process {} is ready (generation {})", ProcessHandle.current().pid(), generation());
+		String handoffProblem = Child.handoffSocketProblem();
+		if (handoffProblem != null) {
+			logger.warn("Upgrades of process {} will fail: {}", ProcessHandle.current().pid(), handoffProblem);
+		}
 		if (this.mainProcess) {
 			storeWithSystemd();
 		}

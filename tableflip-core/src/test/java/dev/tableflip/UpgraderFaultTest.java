@@ -250,6 +250,9 @@ class UpgraderFaultTest {
 		this.services.close();
 		this.services = new ServiceProcesses(this.directory.resolve("d".repeat(100)));
 		Event old = this.services.start("tcp=127.0.0.1:" + this.port);
+		assertThat(this.services.diagnostics()).as("the warning when the process is ready, before any upgrade")
+			.contains("Upgrades of process " + old.pid() + " will fail: the handoff socket's path in ",
+					"and a Unix socket's path at most 107: set a shorter java.io.tmpdir");
 
 		String reply = this.services.control(old, "upgrade");
 
