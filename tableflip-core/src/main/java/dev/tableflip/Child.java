@@ -42,6 +42,12 @@ final class Child {
 	/** The longest path a Unix socket's address holds on Linux ({@code sun_path}, 108 bytes with its NUL). */
 	private static final int MAX_SOCKET_PATH_BYTES = 107;
 
+	/** The start of the name of each upgrade's directory in the run-time directory; a number follows. */
+	private static final String DIRECTORY_PREFIX = "tableflip-";
+
+	/** The handoff socket's name in that directory. */
+	private static final String SOCKET_NAME = "handoff.sock";
+
 	private static final SecureRandom random = new SecureRandom();
 
 	private final Process process;
@@ -90,7 +96,7 @@ final class Child {
 		String origin = origin(runtime);
 		Path directory;
 		try {
-			directory = Files.createTempDirectory(runtime, "tableflip-",
+			directory = Files.createTempDirectory(runtime, DIRECTORY_PREFIX,
 					PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
 		}
 		catch (IOException | RuntimeException ex) {
@@ -98,7 +104,7 @@ final class Child {
 					+ " (" + origin + "): " + reasonOf(ex), -1, Integer.MIN_VALUE, ex);
 		}
 		ServerSocketChannel rendezvous = null;
-		Path socket = directory.resolve("handoff.sock");
+		Path socket = directory.resolve(SOCKET_NAME);
 		try {
 			rendezvous = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
 			rendezvous.bind(UnixDomainSocketAddress.of(socket), 1);
@@ -334,9 +340,9 @@ final class Child {
 			return "cannot make the handoff socket's directory in " + runtime + " (" + origin(runtime)
 					+ "): not a writable directory";
 		}
-		// the temporary directory's name is "tableflip-" and up to 20 digits
-		int longest = (runtime.toAbsolutePath() + "/tableflip-" + "0".repeat(20) + "/handoff.sock")
-			.getBytes(StandardCharsets.UTF_8).length;
+		// the temporary directory's number has up to 20 digits
+		Path deepest = runtime.toAbsolutePath().resolve(DIRECTORY_PREFIX + "0".repeat(20)).resolve(SOCKET_NAME);
+		int longest = deepest.toString().getBytes(StandardCharsets.UTF_8).length;
 		if (longest > MAX_SOCKET_PATH_BYTES) {
 			return "the handoff socket's path in " + runtime + " (" + origin(runtime) + ") can be " + longest
 					+ " bytes long, and a Unix socket's path at most " + MAX_SOCKET_PATH_BYTES
@@ -364,7 +370,7 @@ final class Child {
 				rendezvous.close();
 			}
 			if (directory != null) {
-				Files.deleteIfExists(directory.resolve("handoff.sock"));
+				Files.deleteIfExists(directory.resolve(SOCKET_NAME));
 				Files.deleteIfExists(directory);
 			}
 		}

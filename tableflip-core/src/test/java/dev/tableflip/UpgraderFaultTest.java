@@ -11,6 +11,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.stream.Stream;
 
@@ -40,6 +42,9 @@ class UpgraderFaultTest {
 
 	private ServiceProcesses services;
 
+	/** The small file systems a test mounted, unmounted after its processes are gone. */
+	private final List<Path> mounts = new ArrayList<>();
+
 	private int port;
 
 	@BeforeEach
@@ -51,8 +56,11 @@ class UpgraderFaultTest {
 	}
 
 	@AfterEach
-	void killEveryProcess() {
+	void killEveryProcess() throws Exception {
 		this.services.close();
+		for (Path mount : this.mounts) {
+			run("umount", "-l", mount.toString());
+		}
 	}
 
 	@Test
@@ -172,41 +180,33 @@ class UpgraderFaultTest {
 	 */
 	@Test
 	void pidFileOnAFullDiskFailsTheUpgradeWithTheReasonAndStillNamesTheOldProcess() throws Exception {
-		Path disk = Files.createDirectories(this.directory.resolve("disk"));
-		Assumptions.assumeTrue(run("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk.toString()) == 0,
-				"mounting a small tmpfs needs root");
-		try {
-			Path pidFile = disk.resolve("service.pid");
-			Event old = this.services.start("tcp=127.0.0.1:" + this.port, "pidfile=" + pidFile);
-			assertThat(Files.readString(pidFile)).isEqualTo(old.pid() + "\n");
-			Path filler = disk.resolve("filler");
-			assertThatThrownBy(() -> {
-				try (OutputStream out = Files.newOutputStream(filler)) {
-					for (int i = 0; i < 1024; i++) {
-						out.write(new byte[4096]);
-						out.flush();
-					}
+		Path disk = mountTmpfs("disk", "size=64k");
+		Path pidFile = disk.resolve("service.pid");
+		Event old = this.services.start("tcp=127.0.0.1:" + this.port, "pidfile=" + pidFile);
+		assertThat(Files.readString(pidFile)).isEqualTo(old.pid() + "\n");
+		Path filler = disk.resolve("filler");
+		assertThatThrownBy(() -> {
+			try (OutputStream out = Files.newOutputStream(filler)) {
+				for (int i = 0; i < 1024; i++) {
+					out.write(new byte[4096]);
+					out.flush();
 				}
-			}).as("the disk fills up").hasMessageContaining("No space left on device");
+			}
+		}).as("the disk fills up").hasMessageContaining("No space left on device");
 
-			String reply = this.services.control(old, "upgrade");
+		String reply = this.services.control(old, "upgrade");
 
-			assertThat(reply).startsWith("FAILED CHILD_FAILED")
-				.contains("cannot write the PID file " + pidFile, "No space left on device");
-			assertThat(Files.readString(pidFile)).as("the PID file after the failed upgrade").isEqualTo(old.pid() + "\n");
-			assertThat(askPid()).isEqualTo(old.pid());
+		assertThat(reply).startsWith("FAILED CHILD_FAILED")
+			.contains("cannot write the PID file " + pidFile, "No space left on device");
+		assertThat(Files.readString(pidFile)).as("the PID file after the failed upgrade").isEqualTo(old.pid() + "\n");
+		assertThat(askPid()).isEqualTo(old.pid());
 
-			Files.delete(filler);
-			assertThat(this.services.control(old, "upgrade")).isEqualTo("OK");
-			Event next = this.services.awaitOther("READY", old.pid(), WAIT);
-			this.services.awaitGone(old.pid(), WAIT);
-			assertThat(askPid()).isEqualTo(next.pid());
-			assertThat(Files.readString(pidFile)).isEqualTo(next.pid() + "\n");
-		}
-		finally {
-			this.services.close();
-			run("umount", "-l", disk.toString());
-		}
+		Files.delete(filler);
+		assertThat(this.services.control(old, "upgrade")).isEqualTo("OK");
+		Event next = this.services.awaitOther("READY", old.pid(), WAIT);
+		this.services.awaitGone(old.pid(), WAIT);
+		assertThat(askPid()).isEqualTo(next.pid());
+		assertThat(Files.readString(pidFile)).isEqualTo(next.pid() + "\n");
 	}
 
 	/**
@@ -216,28 +216,20 @@ class UpgraderFaultTest {
 	 */
 	@Test
 	void runtimeDirectoryOnAFullDiskFailsTheUpgradeBeforeAnyProcessStarts() throws Exception {
-		Path runtime = Files.createDirectories(this.directory.resolve("runtime"));
-		Assumptions.assumeTrue(run("mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=8", "tmpfs",
-				runtime.toString()) == 0, "mounting a small tmpfs needs root");
-		try {
-			Event old = this.services.start("tcp=127.0.0.1:" + this.port);
-			assertThatThrownBy(() -> {
-				for (int i = 0; i < 16; i++) {
-					Files.createFile(runtime.resolve("filler-" + i));
-				}
-			}).as("the disk's inodes run out").hasMessageContaining("No space left on device");
+		Path runtime = mountTmpfs("runtime", "size=64k,nr_inodes=8");
+		Event old = this.services.start("tcp=127.0.0.1:" + this.port);
+		assertThatThrownBy(() -> {
+			for (int i = 0; i < 16; i++) {
+				Files.createFile(runtime.resolve("filler-" + i));
+			}
+		}).as("the disk's inodes run out").hasMessageContaining("No space left on device");
 
-			String reply = this.services.control(old, "upgrade");
+		String reply = this.services.control(old, "upgrade");
 
-			System.out.println("UpgraderFaultTest: the reply to an upgrade with a full run-time directory: " + reply);
-			assertThat(reply).startsWith("FAILED SPAWN_FAILED").contains(runtime.toString(), "No space left on device");
-			assertThat(askPid()).isEqualTo(old.pid());
-			assertThat(ProcessHandle.of(old.pid()).orElseThrow().children()).as("no new process").isEmpty();
-		}
-		finally {
-			this.services.close();
-			run("umount", "-l", runtime.toString());
-		}
+		System.out.println("UpgraderFaultTest: the reply to an upgrade with a full run-time directory: " + reply);
+		assertThat(reply).startsWith("FAILED SPAWN_FAILED").contains(runtime.toString(), "No space left on device");
+		assertThat(askPid()).isEqualTo(old.pid());
+		assertThat(ProcessHandle.of(old.pid()).orElseThrow().children()).as("no new process").isEmpty();
 	}
 
 	/**
@@ -260,6 +252,18 @@ class UpgraderFaultTest {
 		assertThat(reply).startsWith("FAILED SPAWN_FAILED").contains("cannot listen on the handoff socket");
 		assertThat(askPid()).isEqualTo(old.pid());
 		assertThat(ProcessHandle.of(old.pid()).orElseThrow().children()).as("no new process").isEmpty();
+	}
+
+	/**
+	 * A tmpfs with {@code options} mounted on the directory {@code name} of the test's; the test
+	 * is skipped where that is not allowed (it needs root).
+	 */
+	private Path mountTmpfs(String name, String options) throws Exception {
+		Path mount = Files.createDirectories(this.directory.resolve(name));
+		Assumptions.assumeTrue(run("mount", "-t", "tmpfs", "-o", options, "tmpfs", mount.toString()) == 0,
+				"mounting a small tmpfs needs root");
+		this.mounts.add(mount);
+		return mount;
 	}
 
 	private static int run(String... command) throws IOException, InterruptedException {
