@@ -27,10 +27,21 @@ import java.util.concurrent.TimeUnit;
  * code (with a close frame), and sessions cut without one. {@link #pids()} asks each client's
  * current session which process it is in. Each client pings every few seconds, as long-lived
  * clients do to keep a session open through a server's idle timeout (Jetty's is 30 s).
+ *
+ * <p>A busy client keeps the server working on its session nearly all the time: it sends
+ * {@code "work <ms>"}, which the echo answers after its handler worked that long on the server's
+ * thread, and sends the next as soon as the answer comes. A server that looks for its sessions
+ * by the connections idle at one instant does not see this one.
  */
 public final class WebSocketClients implements AutoCloseable {
 
 	private static final Duration WAIT = Duration.ofSeconds(30);
+
+	/** The question each client asks its session: the echo's answer names the process. */
+	private static final String WHICH_PROCESS = "which process?";
+
+	/** How long a busy client's every message keeps the server's handler working. */
+	private static final Duration WORK = Duration.ofMillis(200);
 
 	private final URI uri;
 
@@ -54,11 +65,19 @@ public final class WebSocketClients implements AutoCloseable {
 
 	/** Opens {@code count} sessions on {@code path} ({@code wss} when {@code tls}). */
 	public WebSocketClients(InetSocketAddress address, boolean tls, String path, int count) {
+		this(address, tls, path, count, 0);
+	}
+
+	/**
+	 * Opens {@code count} sessions on {@code path} ({@code wss} when {@code tls}), of which
+	 * {@code busy} keep the server's handler working on them.
+	 */
+	public WebSocketClients(InetSocketAddress address, boolean tls, String path, int count, int busy) {
 		this.uri = URI.create((tls ? "wss" : "ws") + "://" + address.getHostString() + ":" + address.getPort() + path);
 		this.http = tls ? HttpClient.newBuilder().sslContext(HttpLoad.trustingAnyCertificate()).build()
 				: HttpClient.newHttpClient();
 		for (int i = 0; i < count; i++) {
-			Client client = new Client();
+			Client client = new Client(i < busy);
 			client.open();
 			this.clients.add(client);
 		}
@@ -114,11 +133,16 @@ public final class WebSocketClients implements AutoCloseable {
 	}
 
 	private synchronized void cut(String how) {
-		this.cuts.add(how);
+		this.cuts.add(Instant.now() + " " + how);
 	}
 
 	/** One client: a session at a time, the next opened when the server closes the current one. */
 	private final class Client implements WebSocket.Listener {
+
+		private final boolean busy;
+
+		/** Held over each text sent: a WebSocket takes one at a time, and the busy client's work and the questions share it. */
+		private final Object sending = new Object();
 
 		private volatile CompletableFuture<WebSocket> session;
 
@@ -126,14 +150,38 @@ public final class WebSocketClients implements AutoCloseable {
 
 		private final StringBuilder text = new StringBuilder();
 
+		Client(boolean busy) {
+			this.busy = busy;
+		}
+
 		void open() {
 			this.session = WebSocketClients.this.http.newWebSocketBuilder()
 				.connectTimeout(WAIT)
 				.buildAsync(WebSocketClients.this.uri, this);
-			this.session.exceptionally((ex) -> {
-				cut("could not open a session: " + ex);
-				return null;
+			this.session.whenComplete((webSocket, ex) -> {
+				if (ex != null) {
+					cut("could not open a session: " + ex);
+				}
+				else if (this.busy) {
+					work(webSocket);
+				}
 			});
+		}
+
+		/** Gives the server its next piece of work on this session (none once the session is closing). */
+		private void work(WebSocket webSocket) {
+			try {
+				send(webSocket, "work " + WORK.toMillis());
+			}
+			catch (Exception ex) {
+				// the session is closing: the next one gets the next piece of work
+			}
+		}
+
+		private void send(WebSocket webSocket, String text) throws Exception {
+			synchronized (this.sending) {
+				webSocket.sendText(text, true).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+			}
 		}
 
 		/** Asks the current session; once more, on the next session, if this one was closing. */
@@ -142,7 +190,7 @@ public final class WebSocketClients implements AutoCloseable {
 				this.reply = new CompletableFuture<>();
 				try {
 					WebSocket webSocket = this.session.get(WAIT.toSeconds(), TimeUnit.SECONDS);
-					webSocket.sendText("which process?", true).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+					send(webSocket, WHICH_PROCESS);
 					String answer = this.reply.get(WAIT.toSeconds(), TimeUnit.SECONDS);
 					return Long.parseLong(answer.substring(0, answer.indexOf(':')));
 				}
@@ -166,8 +214,14 @@ public final class WebSocketClients implements AutoCloseable {
 		public CompletionStage<?> onText(WebSocket webSocket, CharSequence data, boolean last) {
 			this.text.append(data);
 			if (last) {
-				this.reply.complete(this.text.toString());
+				String answer = this.text.toString();
 				this.text.setLength(0);
+				if (answer.endsWith(WHICH_PROCESS)) {
+					this.reply.complete(answer);
+				}
+				else if (this.busy && !WebSocketClients.this.closing && !webSocket.isOutputClosed()) {
+					work(webSocket);
+				}
 			}
 			webSocket.request(1);
 			return null;

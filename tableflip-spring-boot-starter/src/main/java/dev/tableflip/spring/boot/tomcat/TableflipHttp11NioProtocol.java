@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.nio.channels.ServerSocketChannel;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Lock;
@@ -31,7 +33,8 @@ import org.jspecify.annotations.Nullable;
  * paused the way Tomcat pauses every connection when the connector pauses, one connection at a
  * time: a {@code GOAWAY} that lets the streams in flight finish, and the client opens its next
  * connection, which the new process accepts. A WebSocket connection is closed at the drain,
- * the way Tomcat closes it when it stops: a close frame with 1001 (going away).
+ * the way Tomcat closes it when it stops: a close frame with 1001 (going away), the busy ones
+ * too, as soon as their thread is done with them.
  */
 public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 
@@ -44,6 +47,15 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 	private volatile @Nullable KeepAlive keepAlive;
 
 	private @Nullable ScheduledFuture<?> goingAway;
+
+	/** Whether the drain asked for the WebSocket connections: from then on, each is closed. */
+	private volatile boolean closingWebSockets;
+
+	/** The WebSocket connections the drain's sweep listed, which it closes one after another. */
+	private final Set<SocketWrapperBase<?>> listedWebSockets = ConcurrentHashMap.newKeySet();
+
+	/** The WebSocket connections closed so far, by the drain or by the thread that served them last. */
+	private final Set<SocketWrapperBase<?>> closedWebSockets = ConcurrentHashMap.newKeySet();
 
 	public TableflipHttp11NioProtocol() {
 		super(new AdoptingNioEndpoint());
@@ -113,18 +125,41 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 	/**
 	 * Each WebSocket connection, as the action that closes it the way Tomcat's poller does when
 	 * it stops (the {@code STOP} event, dispatched under the connection's lock): a close frame,
-	 * 1001 (going away). A connection busy on a thread at this instant is not listed; Tomcat
-	 * closes it the same way when the web application stops.
+	 * 1001 (going away). A connection busy on a thread at this instant has no current processor
+	 * here, and a connection still in its handshake is no WebSocket yet: from now on each
+	 * WebSocket connection not listed is closed the same way when a thread is done with it
+	 * ({@link GoingAwayHandler}). Without that, a session whose handler was busy when the drain
+	 * looked was cut without a close frame when the process exited.
 	 */
 	public List<Runnable> openWebSockets() {
+		this.closingWebSockets = true; // before the sweep: a connection it misses is then seen by its thread
 		List<Runnable> closes = new ArrayList<>();
 		for (SocketWrapperBase<NioChannel> connection : getEndpoint().getConnections()) {
-			if (connection.getCurrentProcessor() instanceof UpgradeProcessorInternal upgraded
-					&& upgraded.getUpgradeToken().getHttpUpgradeHandler().getClass().getName().equals(WEBSOCKET)) {
-				closes.add(() -> getEndpoint().processSocket(connection, SocketEvent.STOP, true));
+			if (isWebSocket(connection)) {
+				this.listedWebSockets.add(connection);
+				closes.add(() -> closeWebSocket(connection));
 			}
 		}
 		return closes;
+	}
+
+	/** Closes a WebSocket connection missed by the drain's sweep, once a thread is done with it. */
+	private void closeWebSocketIfMissed(SocketWrapperBase<NioChannel> connection) {
+		if (this.closingWebSockets && !this.listedWebSockets.contains(connection) && isWebSocket(connection)) {
+			closeWebSocket(connection);
+		}
+	}
+
+	/** Closes a WebSocket connection with 1001, once, whether the drain's sweep listed it or its thread found it. */
+	private void closeWebSocket(SocketWrapperBase<NioChannel> connection) {
+		if (this.closedWebSockets.add(connection) && !connection.isClosed()) {
+			getEndpoint().processSocket(connection, SocketEvent.STOP, true);
+		}
+	}
+
+	private static boolean isWebSocket(SocketWrapperBase<?> connection) {
+		return connection.getCurrentProcessor() instanceof UpgradeProcessorInternal upgraded
+				&& upgraded.getUpgradeToken().getHttpUpgradeHandler().getClass().getName().equals(WEBSOCKET);
 	}
 
 	/** Tomcat asks for each request: 1 ends the connection with this response. */
@@ -156,10 +191,11 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 
 	/**
 	 * Tomcat's own connection handler, and after each time it served a connection, the
-	 * connection's GOAWAY if its moment came. Tomcat takes a connection's processor while a
-	 * thread serves it, so a sweep over the connections (Tomcat's own pause too) misses an
-	 * HTTP/2 connection busy at that instant, and a connection busy nearly all the time can be
-	 * missed until the connector stops and cuts its streams in flight.
+	 * connection's GOAWAY if its moment came, or its close if it is a WebSocket the drain's sweep
+	 * missed. Tomcat takes a connection's processor while a thread serves it, so a sweep over
+	 * the connections (Tomcat's own pause too) misses a connection busy at that instant, and a
+	 * connection busy nearly all the time can be missed until the connector stops and cuts it:
+	 * an HTTP/2 connection's streams in flight, a WebSocket session without a close frame.
 	 */
 	private final class GoingAwayHandler implements Handler<NioChannel> {
 
@@ -173,6 +209,7 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 		public SocketState process(SocketWrapperBase<NioChannel> connection, SocketEvent event) {
 			SocketState state = this.handler.process(connection, event);
 			goAwayIfDue(connection);
+			closeWebSocketIfMissed(connection);
 			return state;
 		}
 
