@@ -332,7 +332,7 @@ public final class HttpLoad implements AutoCloseable {
 		return read(socket.getInputStream());
 	}
 
-	private static Response read(InputStream in) throws IOException {
+	static Response read(InputStream in) throws IOException {
 		String status = line(in);
 		if (status == null) {
 			throw new IOException("connection closed before the response");

@@ -7,8 +7,9 @@ import java.util.List;
  * start every response ends its connection ({@link TableflipUpgrader#keepAlive()}); the drain
  * then calls {@link #stopAccepting()} on every participant, closes the registry's copy of every
  * listener, closes the WebSocket sessions of every participant one after another
- * ({@link #openWebSockets()}), waits a grace period, and only then closes the application
- * context (Spring's graceful shutdown, which must still see the server running).
+ * ({@link #openWebSockets()}), waits a grace period, closes the sessions opened meanwhile,
+ * and only then closes the application context (Spring's graceful shutdown, which must still
+ * see the server running).
  */
 public interface DrainParticipant {
 
@@ -21,10 +22,13 @@ public interface DrainParticipant {
 	}
 
 	/**
-	 * The WebSocket sessions this server holds now, each as the action that closes it with a
-	 * close frame, 1001 (going away). Asked once, after every server stopped accepting; the
-	 * drain runs the closes one after another over {@code tableflip.websocket-close-window}, so
-	 * that the clients reconnect to the new process in a trickle. A close must not block.
+	 * The WebSocket sessions this server holds now that it did not list before, each as the
+	 * action that closes it with a close frame, 1001 (going away). Asked after every server
+	 * stopped accepting, and once more when the drain's grace period ends, for the sessions
+	 * whose handshake was still under way at the first ask (no server closes those the same
+	 * way when it stops). The drain runs the first ask's closes one after another over
+	 * {@code tableflip.websocket-close-window}, so that the clients reconnect to the new process
+	 * in a trickle, and the second's at once. A close must not block.
 	 */
 	default List<Runnable> openWebSockets() {
 		return List.of();

@@ -484,8 +484,8 @@ public final class ProcessLife {
 	 * accepted is dropped, the new process accepts everything after), WebSocket sessions are
 	 * closed one after another and the application's long-lived work is ended
 	 * ({@link DrainListener}), a grace period lets idle keep-alive clients send their next
-	 * request and be told to reconnect, and only then Spring's graceful shutdown finishes the
-	 * requests in flight. From the moment nothing is in flight (after the grace, or else after
+	 * request and be told to reconnect, the WebSocket sessions opened meanwhile are closed, and
+	 * only then Spring's graceful shutdown finishes the requests in flight. From the moment nothing is in flight (after the grace, or else after
 	 * the graceful shutdown), the rest of the exit runs at the new processes' start priority
 	 * ({@code Upgrader.exiting()}).
 	 */
@@ -503,6 +503,7 @@ public final class ProcessLife {
 			logger.info("Process " + pid() + " stopped accepting; graceful shutdown in "
 					+ application.drainGrace().toMillis() + " ms");
 			Thread.sleep(application.drainGrace().toMillis());
+			closeLateWebSockets();
 			step(null); // what is left is Spring's graceful shutdown
 			if (this.requests.count() == 0) {
 				this.upgrader.exiting(); // nothing in flight: closing the application takes the CPU the new process leaves
@@ -532,9 +533,7 @@ public final class ProcessLife {
 	 * stampede; the servers would close them all at once when they stop.
 	 */
 	private void closeWebSockets(Duration window, Duration timeLeft) throws InterruptedException {
-		List<Runnable> sessions = this.drainParticipants.stream()
-			.flatMap((participant) -> participant.openWebSockets().stream())
-			.toList();
+		List<Runnable> sessions = openWebSockets();
 		if (sessions.isEmpty()) {
 			return;
 		}
@@ -542,14 +541,39 @@ public final class ProcessLife {
 		logger.info("Closing " + sessions.size() + " WebSocket session(s) with 1001 (going away) over "
 				+ spread.toMillis() + " ms (tableflip.websocket-close-window)");
 		long pause = spread.toNanos() / sessions.size();
-		for (Runnable close : sessions) {
-			try {
-				close.run();
-			}
-			catch (RuntimeException ex) {
-				logger.warn("Cannot close a WebSocket session; the server closes it when it stops: " + ex);
-			}
+		for (Runnable session : sessions) {
+			close(session);
 			TimeUnit.NANOSECONDS.sleep(pause);
+		}
+	}
+
+	/**
+	 * The WebSocket sessions whose handshake was still under way when the drain listed them are
+	 * closed with 1001 too, at once, before the servers stop. Reactor Netty's graceful shutdown
+	 * waited for such a session until its timeout and then closed it with a close frame without
+	 * a status (1005).
+	 */
+	private void closeLateWebSockets() {
+		List<Runnable> sessions = openWebSockets();
+		if (sessions.isEmpty()) {
+			return;
+		}
+		logger.info("Closing " + sessions.size() + " WebSocket session(s) opened while the drain began, with 1001 "
+				+ "(going away)");
+		sessions.forEach(ProcessLife::close);
+	}
+
+	/** The WebSocket sessions of every server that it did not list before, each as the action that closes it. */
+	private List<Runnable> openWebSockets() {
+		return this.drainParticipants.stream().flatMap((participant) -> participant.openWebSockets().stream()).toList();
+	}
+
+	private static void close(Runnable webSocket) {
+		try {
+			webSocket.run();
+		}
+		catch (RuntimeException ex) {
+			logger.warn("Cannot close a WebSocket session; the server closes it when it stops: " + ex);
 		}
 	}
 

@@ -5,6 +5,8 @@ import java.io.UncheckedIOException;
 import java.nio.channels.ServerSocketChannel;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import dev.tableflip.spring.boot.DrainParticipant;
@@ -46,6 +48,9 @@ public class JettyListenerAdoption
 	private final List<ServerConnector> connectors = new CopyOnWriteArrayList<>();
 
 	private final List<Server> servers = new CopyOnWriteArrayList<>();
+
+	/** The WebSocket sessions the drain listed to be closed (Jetty's {@code Session}s). */
+	private final Set<Object> listedWebSockets = ConcurrentHashMap.newKeySet();
 
 	public JettyListenerAdoption(TableflipUpgrader upgrader) {
 		this.upgrader = upgrader;
@@ -126,13 +131,16 @@ public class JettyListenerAdoption
 		}
 	}
 
+	/** The open sessions of every WebSocket container, those not listed before, each closed with 1001. */
 	@Override
 	public List<Runnable> openWebSockets() {
 		if (!ClassUtils.isPresent("org.eclipse.jetty.websocket.api.WebSocketContainer",
 				JettyListenerAdoption.class.getClassLoader())) {
 			return List.of(); // the application has no WebSocket
 		}
-		return this.servers.stream().flatMap((server) -> WebSockets.closes(server).stream()).toList();
+		return this.servers.stream()
+			.flatMap((server) -> WebSockets.closes(server, this.listedWebSockets).stream())
+			.toList();
 	}
 
 	@Override
@@ -143,12 +151,17 @@ public class JettyListenerAdoption
 	/** Kept apart: Jetty's WebSocket classes are there only when the application has WebSockets. */
 	private static final class WebSockets {
 
-		/** The sessions of every WebSocket container in the server, each closed with 1001 (going away). */
-		static List<Runnable> closes(Server server) {
+		/**
+		 * The sessions of every WebSocket container in the server that are not in {@code listed}
+		 * yet (they are added), each closed with 1001 (going away).
+		 */
+		static List<Runnable> closes(Server server, Set<Object> listed) {
 			List<Runnable> closes = new ArrayList<>();
 			for (WebSocketContainer container : server.getContainedBeans(WebSocketContainer.class)) {
 				for (Session session : container.getOpenSessions()) {
-					closes.add(() -> session.close(StatusCode.SHUTDOWN, "going away", Callback.NOOP));
+					if (listed.add(session)) {
+						closes.add(() -> session.close(StatusCode.SHUTDOWN, "going away", Callback.NOOP));
+					}
 				}
 			}
 			return closes;

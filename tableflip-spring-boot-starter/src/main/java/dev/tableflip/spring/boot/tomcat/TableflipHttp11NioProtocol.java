@@ -123,9 +123,9 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 	}
 
 	/**
-	 * Each WebSocket connection, as the action that closes it the way Tomcat's poller does when
-	 * it stops (the {@code STOP} event, dispatched under the connection's lock): a close frame,
-	 * 1001 (going away). A connection busy on a thread at this instant has no current processor
+	 * Each WebSocket connection not listed or closed before, as the action that closes it the
+	 * way Tomcat's poller does when it stops (the {@code STOP} event, dispatched under the
+	 * connection's lock): a close frame, 1001 (going away). A connection busy on a thread at this instant has no current processor
 	 * here, and a connection still in its handshake is no WebSocket yet: from now on each
 	 * WebSocket connection not listed is closed the same way when a thread is done with it
 	 * ({@link GoingAwayHandler}). Without that, a session whose handler was busy when the drain
@@ -135,8 +135,8 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 		this.closingWebSockets = true; // before the sweep: a connection it misses is then seen by its thread
 		List<Runnable> closes = new ArrayList<>();
 		for (SocketWrapperBase<NioChannel> connection : getEndpoint().getConnections()) {
-			if (isWebSocket(connection)) {
-				this.listedWebSockets.add(connection);
+			if (isWebSocket(connection) && !this.closedWebSockets.contains(connection)
+					&& this.listedWebSockets.add(connection)) {
 				closes.add(() -> closeWebSocket(connection));
 			}
 		}

@@ -20,6 +20,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 
 import dev.tableflip.testsupport.ApplicationProcesses;
+import dev.tableflip.testsupport.HeldWebSocketHandshake;
 import dev.tableflip.testsupport.Http2Load;
 import dev.tableflip.testsupport.HttpLoad;
 import dev.tableflip.testsupport.WebSocketClients;
@@ -65,6 +66,9 @@ abstract class UpgradeUnderLoadTests {
 
 	/** How many threads open new connections at once to see which process answers during the overlap. */
 	private static final int PROBERS = 3;
+
+	/** What a draining process logs once it has listed its WebSocket sessions. */
+	private static final String WEBSOCKET_SWEEP = "WebSocket session(s) with 1001 (going away)";
 
 	/** How many WebSocket sessions the life holds. */
 	private static final int WEBSOCKETS = 5;
@@ -240,7 +244,12 @@ abstract class UpgradeUnderLoadTests {
 			Thread.sleep(300);
 
 			// The endpoint answers once the new process passed its warm-up and health gate and is ready.
+			int sweepsBefore = logged(WEBSOCKET_SWEEP);
 			this.current = upgradeByEndpoint();
+			// A WebSocket handshake still under way in the old process when its drain lists the sessions: begun on
+			// a connection of the old process during the overlap, finished once the drain has looked (below).
+			HeldWebSocketHandshake lateSession = HeldWebSocketHandshake.begin(address(), tls(), "/echo", old,
+					OVERLAP.dividedBy(2));
 
 			// During the overlap both processes answer, each in its turns (the new process's part of each 100 ms
 			// grows from none to all over the overlap: about a third of these new connections on average), and
@@ -264,6 +273,17 @@ abstract class UpgradeUnderLoadTests {
 			assertThat(duringOverlap.get(this.current)).as("the new process's turns during the overlap: " + duringOverlap)
 				.isGreaterThanOrEqualTo(probes / 10);
 			assertThat(oldSaidProbation).as("the old process reports the probation").isTrue();
+
+			awaitLogged(WEBSOCKET_SWEEP, sweepsBefore + 1);
+			try (lateSession) {
+				HttpLoad.Response handshake = lateSession.finish();
+				assertThat(handshake.status()).as("a WebSocket handshake finished in the old process's drain: " + handshake)
+					.isEqualTo(101);
+				assertThat(lateSession.awaitClose(WAIT))
+					.as("how the old process closed a WebSocket session opened after its drain listed them\n"
+							+ this.processes.output())
+					.isEqualTo(1001);
+			}
 
 			for (Future<HttpLoad.Response> request : slow) {
 				HttpLoad.Response response = request.get();
@@ -507,6 +527,21 @@ abstract class UpgradeUnderLoadTests {
 
 	private void assertNothingFailedSince(long failedBefore) {
 		assertThat(failedSoFar() - failedBefore).as(summary() + "\n" + this.processes.output()).isZero();
+	}
+
+	/** How many lines the processes logged that contain {@code text}. */
+	private int logged(String text) {
+		return (int) this.processes.output().lines().filter((line) -> line.contains(text)).count();
+	}
+
+	/** Waits until the processes logged {@code times} lines that contain {@code text}. */
+	private void awaitLogged(String text, int times) throws InterruptedException {
+		long deadline = System.nanoTime() + WAIT.toNanos();
+		while (logged(text) < times) {
+			assertThat(System.nanoTime()).as("'" + text + "' logged " + times + " times\n" + this.processes.output())
+				.isLessThan(deadline);
+			Thread.sleep(20);
+		}
 	}
 
 	/** When a process logged the line that contains {@code text} (Boot's log lines begin with the time). */

@@ -46,6 +46,9 @@ public class NettyListenerAdoption
 	/** Set on an HTTP/2 connection once it was told to go. */
 	private static final AttributeKey<Boolean> GONE_AWAY = AttributeKey.valueOf("tableflip.goneAway");
 
+	/** Set on a WebSocket connection once the drain listed it to be closed. */
+	private static final AttributeKey<Boolean> LISTED_WEBSOCKET = AttributeKey.valueOf("tableflip.listedWebSocket");
+
 	private final List<Channel> serverChannels = new CopyOnWriteArrayList<>();
 
 	/** The connections the server accepted; Netty removes each when it closes. */
@@ -109,12 +112,16 @@ public class NettyListenerAdoption
 		}
 	}
 
-	/** Each WebSocket connection, as the action that sends it a close frame with 1001 (going away). */
+	/**
+	 * Each WebSocket connection not listed before, as the action that sends it a close frame with
+	 * 1001 (going away).
+	 */
 	@Override
 	public List<Runnable> openWebSockets() {
 		List<Runnable> closes = new ArrayList<>();
 		for (Channel connection : this.connections) {
-			if (ChannelOperations.get(connection) instanceof WebsocketOutbound webSocket) {
+			if (ChannelOperations.get(connection) instanceof WebsocketOutbound webSocket
+					&& connection.attr(LISTED_WEBSOCKET).setIfAbsent(true) == null) {
 				closes.add(() -> webSocket.sendClose(1001, "going away").onErrorComplete().subscribe());
 			}
 		}
