@@ -51,11 +51,11 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 	/** Whether the drain asked for the WebSocket connections: from then on, each is closed. */
 	private volatile boolean closingWebSockets;
 
-	/** The WebSocket connections the drain's sweep listed, which it closes one after another. */
-	private final Set<SocketWrapperBase<?>> listedWebSockets = ConcurrentHashMap.newKeySet();
-
-	/** The WebSocket connections closed so far, by the drain or by the thread that served them last. */
-	private final Set<SocketWrapperBase<?>> closedWebSockets = ConcurrentHashMap.newKeySet();
+	/**
+	 * The WebSocket connections taken to be closed, each once: by the drain's sweep, which closes
+	 * them one after another, or by the thread that served one the sweep missed, at once.
+	 */
+	private final Set<SocketWrapperBase<?>> claimedWebSockets = ConcurrentHashMap.newKeySet();
 
 	public TableflipHttp11NioProtocol() {
 		super(new AdoptingNioEndpoint());
@@ -123,20 +123,20 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 	}
 
 	/**
-	 * Each WebSocket connection not listed or closed before, as the action that closes it the
+	 * Each WebSocket connection not taken to be closed before, as the action that closes it the
 	 * way Tomcat's poller does when it stops (the {@code STOP} event, dispatched under the
-	 * connection's lock): a close frame, 1001 (going away). A connection busy on a thread at this instant has no current processor
-	 * here, and a connection still in its handshake is no WebSocket yet: from now on each
-	 * WebSocket connection not listed is closed the same way when a thread is done with it
-	 * ({@link GoingAwayHandler}). Without that, a session whose handler was busy when the drain
-	 * looked was cut without a close frame when the process exited.
+	 * connection's lock): a close frame, 1001 (going away). A connection busy on a thread at
+	 * this instant has no current processor here, and a connection still in its handshake is
+	 * no WebSocket yet: from now on each WebSocket connection not taken is closed the same way
+	 * when a thread is done with it ({@link GoingAwayHandler}). Without that, a session whose
+	 * handler was busy when the drain looked was cut without a close frame when the process
+	 * exited.
 	 */
 	public List<Runnable> openWebSockets() {
 		this.closingWebSockets = true; // before the sweep: a connection it misses is then seen by its thread
 		List<Runnable> closes = new ArrayList<>();
 		for (SocketWrapperBase<NioChannel> connection : getEndpoint().getConnections()) {
-			if (isWebSocket(connection) && !this.closedWebSockets.contains(connection)
-					&& this.listedWebSockets.add(connection)) {
+			if (isWebSocket(connection) && this.claimedWebSockets.add(connection)) {
 				closes.add(() -> closeWebSocket(connection));
 			}
 		}
@@ -145,14 +145,14 @@ public class TableflipHttp11NioProtocol extends Http11NioProtocol {
 
 	/** Closes a WebSocket connection missed by the drain's sweep, once a thread is done with it. */
 	private void closeWebSocketIfMissed(SocketWrapperBase<NioChannel> connection) {
-		if (this.closingWebSockets && !this.listedWebSockets.contains(connection) && isWebSocket(connection)) {
+		if (this.closingWebSockets && isWebSocket(connection) && this.claimedWebSockets.add(connection)) {
 			closeWebSocket(connection);
 		}
 	}
 
-	/** Closes a WebSocket connection with 1001, once, whether the drain's sweep listed it or its thread found it. */
+	/** Closes a WebSocket connection with 1001. */
 	private void closeWebSocket(SocketWrapperBase<NioChannel> connection) {
-		if (this.closedWebSockets.add(connection) && !connection.isClosed()) {
+		if (!connection.isClosed()) {
 			getEndpoint().processSocket(connection, SocketEvent.STOP, true);
 		}
 	}
