@@ -4,8 +4,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
-import java.util.BitSet;
 import java.util.List;
 
 import jnr.constants.platform.Fcntl;
@@ -109,8 +107,6 @@ final class Native {
 		@ssize_t
 		long sendto(int fd, @In byte[] buffer, @size_t long length, int flags, @In byte[] address, int addressLength);
 
-		int sched_setaffinity(int tid, @size_t long size, @In long[] mask);
-
 		/** {@code syscall(SYS_sched_setattr, tid, attr, flags)}. */
 		long syscall(long number, long tid, @In byte[] attr, long flags);
 
@@ -165,16 +161,6 @@ final class Native {
 			.putLong(24, nanos);
 		if (libc.syscall(schedAttrCall(0), tid, attr, 0) != 0) {
 			throw new IOException("sched_setattr(" + tid + ", nice " + nice + ", slice " + nanos + " ns) failed: "
-					+ posix.strerror(posix.errno()));
-		}
-	}
-
-	/** Lets one thread run on these CPUs only ({@code sched_setaffinity}). */
-	static void setCpus(long tid, BitSet cpus) throws IOException {
-		// at least the 1,024 CPUs of glibc's cpu_set_t: the kernel wants room for every CPU it may have
-		long[] mask = Arrays.copyOf(cpus.toLongArray(), Math.max(16, (cpus.length() + 63) / 64));
-		if (libc.sched_setaffinity((int) tid, mask.length * 8L, mask) != 0) {
-			throw new IOException("sched_setaffinity(" + tid + ", CPUs " + StartPriority.cpuList(cpus) + ") failed: "
 					+ posix.strerror(posix.errno()));
 		}
 	}

@@ -166,9 +166,6 @@ final class ProcessUpgrader implements Upgrader {
 		if (this.state != State.STARTING) {
 			return;
 		}
-		if (this.parent != null) {
-			StartPriority.restoreCpus(this.parent.notes());
-		}
 		if (this.parent != null && StartPriority.restore(this.parent.notes())) {
 			// Serving from now on, at the old process's priority, beside its exit at a lower one.
 			StartPriority.shortSlices("while the old process " + this.parent.pid() + " exits");
@@ -294,8 +291,7 @@ final class ProcessUpgrader implements Upgrader {
 		boolean startedLower;
 		try {
 			Map<String, String> notes = notes(cause);
-			List<String> command = StartPriority.command(command(), this.options.startNice(),
-					this.options.startCpus(), notes);
+			List<String> command = StartPriority.command(command(), this.options.startNice(), notes);
 			this.child = Child.start(command, this.options.environment(), INITIAL_WORKING_DIRECTORY,
 					this.fds.handoffs(), generation(), notes);
 			startedLower = notes.containsKey(StartPriority.NOTE);

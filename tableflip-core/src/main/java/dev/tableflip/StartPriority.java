@@ -5,12 +5,10 @@ import java.math.BigInteger;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.BitSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.StringJoiner;
 import java.util.function.IntPredicate;
 import java.util.function.LongPredicate;
 import java.util.stream.Stream;
@@ -39,13 +37,6 @@ import org.slf4j.LoggerFactory;
  * finishes compiling at full priority after ready, while the old one still serves through the
  * overlap, the probation and the drain), or until the upgrade fails or is rolled back; the new
  * process from ready until the old one has exited.
- * <p>
- * A nice value still leaves the new JVM every CPU the serving process does not use at that
- * instant, and the serving process's threads then find both CPUs of a 2-CPU host busy more
- * often. With a start CPU count the new process starts on the last CPUs of the serving process's
- * set only (under {@code taskset}, which execs the command), its JVM sized for all of them
- * ({@code -XX:ActiveProcessorCount}), and every one of its threads comes back on all of them
- * the moment it is ready, as with its nice value (a thread's CPUs need no privilege to widen).
  */
 final class StartPriority {
 
@@ -53,12 +44,6 @@ final class StartPriority {
 
 	/** The handoff's note that tells the new process the nice value to come back to at ready. */
 	static final String NOTE = "process.nice-at-ready";
-
-	/** The handoff's note that tells the new process the CPUs to come back to at ready. */
-	static final String CPUS_NOTE = "process.cpus-at-ready";
-
-	/** The JVM option that sets the number of CPUs a JVM sizes itself for. */
-	static final String ACTIVE_PROCESSOR_COUNT = "-XX:ActiveProcessorCount=";
 
 	private static final int CAP_SYS_NICE = 23;
 
@@ -69,74 +54,10 @@ final class StartPriority {
 	}
 
 	/**
-	 * The command that starts the new process at {@code startNice} and on {@code startCpus} of
-	 * this process's CPUs (with the notes that bring it back at ready added to {@code notes}), or
-	 * {@code command} itself, or with one of the two, when it should not or cannot.
+	 * The command that starts the new process at {@code startNice} (with the note that brings it
+	 * back at ready added to {@code notes}), or {@code command} itself when it should not or cannot.
 	 */
-	static List<String> command(List<String> command, int startNice, int startCpus, Map<String, String> notes) {
-		return atNice(onFewerCpus(command, startCpus, notes), startNice, notes);
-	}
-
-	/**
-	 * {@code command} under {@code taskset} on the last {@code startCpus} of this process's CPUs,
-	 * its JVM told with {@code -XX:ActiveProcessorCount} how many this process has: a JVM sizes
-	 * its collector and its compiler threads, and the application its pools, by the CPUs it sees
-	 * when it starts (on one CPU HotSpot picks the serial collector), and the new process serves
-	 * on all of them once it is ready.
-	 */
-	private static List<String> onFewerCpus(List<String> command, int startCpus, Map<String, String> notes) {
-		if (startCpus <= 0) {
-			return command;
-		}
-		BitSet cpus;
-		try {
-			cpus = cpus(Path.of("/proc/self/status"));
-		}
-		catch (IllegalStateException ex) {
-			logger.warn("Starting the new process on all of this process's CPUs: {}", ex.getMessage());
-			return command;
-		}
-		if (cpus.cardinality() <= startCpus) {
-			return command;
-		}
-		String taskset = executable("taskset");
-		String cannot = cannotStartOnFewerCpus(command, taskset);
-		if (cannot != null) {
-			logger.warn("Starting the new process on all of this process's CPUs ({}), not on {}: {}", cpuList(cpus),
-					startCpus, cannot);
-			return command;
-		}
-		BitSet start = new BitSet();
-		for (int cpu = cpus.length() - 1; start.cardinality() < startCpus; cpu = cpus.previousSetBit(cpu - 1)) {
-			start.set(cpu);
-		}
-		int processors = Runtime.getRuntime().availableProcessors();
-		logger.info("Starting the new process on CPU {} of {} until it is ready, its JVM sized for {} CPUs",
-				cpuList(start), cpuList(cpus), processors);
-		notes.put(CPUS_NOTE, cpuList(cpus));
-		List<String> pinned = new ArrayList<>(List.of(taskset, "-c", cpuList(start), command.get(0)));
-		if (command.stream().noneMatch((argument) -> argument.startsWith(ACTIVE_PROCESSOR_COUNT))) {
-			pinned.add(ACTIVE_PROCESSOR_COUNT + processors);
-		}
-		pinned.addAll(command.subList(1, command.size()));
-		return pinned;
-	}
-
-	/** Why {@code command} cannot start on fewer CPUs, or {@code null} if it can. */
-	private static String cannotStartOnFewerCpus(List<String> command, String taskset) {
-		if (!Path.of(command.get(0)).getFileName().toString().equals("java")) {
-			return "its command does not start with the java launcher (" + command.get(0) + "), to which tableflip "
-					+ "would add " + ACTIVE_PROCESSOR_COUNT + "<n>, so that the new JVM sizes itself for the CPUs it "
-					+ "serves on once it is ready";
-		}
-		if (taskset == null) {
-			return "there is no /usr/bin/taskset (util-linux)";
-		}
-		return null;
-	}
-
-	/** {@code command} under {@code nice} at {@code startNice}, where the new process can come back. */
-	private static List<String> atNice(List<String> command, int startNice, Map<String, String> notes) {
+	static List<String> command(List<String> command, int startNice, Map<String, String> notes) {
 		if (startNice < 0) {
 			return command;
 		}
@@ -150,7 +71,10 @@ final class StartPriority {
 					startNice, cannot);
 			return command;
 		}
-		String niceCommand = executable("nice");
+		String niceCommand = Stream.of("/usr/bin/nice", "/bin/nice")
+			.filter((candidate) -> Files.isExecutable(Path.of(candidate)))
+			.findFirst()
+			.orElse(null);
 		if (niceCommand == null) {
 			logger.warn("Starting the new process at this process's priority: there is no /usr/bin/nice (coreutils)");
 			return command;
@@ -183,33 +107,6 @@ final class StartPriority {
 					+ "at a higher nice value get less CPU: {}", nice, failures);
 		}
 		return true;
-	}
-
-	/**
-	 * In a new process that is ready: every thread back on the CPUs the note names, if any, so
-	 * that it serves on all of the old process's CPUs.
-	 */
-	static void restoreCpus(Map<String, String> notes) {
-		String value = notes.get(CPUS_NOTE);
-		if (value == null) {
-			return;
-		}
-		BitSet cpus = parseCpuList(value);
-		Set<String> failures = new LinkedHashSet<>();
-		int changed = everyThread((tid, task) -> {
-			if (cpus(task.resolve("status")).equals(cpus)) {
-				return false;
-			}
-			Native.setCpus(tid, cpus);
-			return true;
-		}, failures);
-		if (failures.isEmpty()) {
-			logger.info("Back on CPUs {} now that this process is ready ({} threads)", value, changed);
-		}
-		else {
-			logger.warn("Could not bring every thread back on CPUs {} now that this process is ready; those left on "
-					+ "fewer CPUs serve slower: {}", value, failures);
-		}
 	}
 
 	/**
@@ -406,51 +303,6 @@ final class StartPriority {
 		catch (IOException | RuntimeException ex) {
 			throw new IllegalStateException("cannot read the nice value from " + stat + ": " + ex, ex);
 		}
-	}
-
-	/** The CPUs a {@code /proc/<pid>/status} or {@code /proc/<pid>/task/<tid>/status} file allows. */
-	static BitSet cpus(Path status) {
-		try {
-			for (String line : Files.readAllLines(status)) {
-				if (line.startsWith("Cpus_allowed_list:")) {
-					return parseCpuList(line.substring("Cpus_allowed_list:".length()).trim());
-				}
-			}
-			throw new IllegalStateException("no Cpus_allowed_list in " + status);
-		}
-		catch (IOException | IllegalArgumentException ex) {
-			throw new IllegalStateException("cannot read the CPUs allowed from " + status + ": " + ex, ex);
-		}
-	}
-
-	/** The CPUs of a list such as {@code 0-3,6} (the kernel's and taskset's format). */
-	static BitSet parseCpuList(String list) {
-		BitSet cpus = new BitSet();
-		for (String range : list.split(",")) {
-			int dash = range.indexOf('-');
-			int first = Integer.parseInt((dash < 0) ? range : range.substring(0, dash));
-			int last = (dash < 0) ? first : Integer.parseInt(range.substring(dash + 1));
-			cpus.set(first, last + 1);
-		}
-		return cpus;
-	}
-
-	/** A list such as {@code 0-3,6}. */
-	static String cpuList(BitSet cpus) {
-		StringJoiner list = new StringJoiner(",");
-		for (int first = cpus.nextSetBit(0); first >= 0; first = cpus.nextSetBit(cpus.nextClearBit(first))) {
-			int last = cpus.nextClearBit(first) - 1;
-			list.add((first == last) ? Integer.toString(first) : first + "-" + last);
-		}
-		return list.toString();
-	}
-
-	/** The path of a coreutils or util-linux program, or {@code null} if there is none. */
-	private static String executable(String name) {
-		return Stream.of("/usr/bin/" + name, "/bin/" + name)
-			.filter((candidate) -> Files.isExecutable(Path.of(candidate)))
-			.findFirst()
-			.orElse(null);
 	}
 
 }

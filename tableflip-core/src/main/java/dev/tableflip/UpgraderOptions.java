@@ -17,7 +17,7 @@ public final class UpgraderOptions {
 	public static final Duration DEFAULT_UPGRADE_TIMEOUT = Duration.ofMinutes(1);
 
 	private static final UpgraderOptions DEFAULTS = new UpgraderOptions(DEFAULT_UPGRADE_TIMEOUT, Duration.ZERO,
-			null, ListenConfig.defaults(), List.of(), Map.of(), -1, 0);
+			null, ListenConfig.defaults(), List.of(), Map.of(), -1);
 
 	private final Duration upgradeTimeout;
 
@@ -34,11 +34,8 @@ public final class UpgraderOptions {
 	/** The nice value new processes start at until they are ready; -1 for this process's own. */
 	private final int startNice;
 
-	/** How many CPUs new processes start on until they are ready; 0 for all of this process's. */
-	private final int startCpus;
-
 	private UpgraderOptions(Duration upgradeTimeout, Duration probation, Path pidFile, ListenConfig listenConfig,
-			List<String> command, Map<String, String> environment, int startNice, int startCpus) {
+			List<String> command, Map<String, String> environment, int startNice) {
 		this.upgradeTimeout = upgradeTimeout;
 		this.probation = probation;
 		this.pidFile = pidFile;
@@ -46,7 +43,6 @@ public final class UpgraderOptions {
 		this.command = command;
 		this.environment = environment;
 		this.startNice = startNice;
-		this.startCpus = startCpus;
 	}
 
 	/**
@@ -64,7 +60,7 @@ public final class UpgraderOptions {
 			throw new IllegalArgumentException("upgrade timeout must be positive, not " + upgradeTimeout);
 		}
 		return new UpgraderOptions(upgradeTimeout, this.probation, this.pidFile, this.listenConfig, this.command,
-				this.environment, this.startNice, this.startCpus);
+				this.environment, this.startNice);
 	}
 
 	/**
@@ -81,7 +77,7 @@ public final class UpgraderOptions {
 			throw new IllegalArgumentException("probation must not be negative, not " + probation);
 		}
 		return new UpgraderOptions(this.upgradeTimeout, probation, this.pidFile, this.listenConfig, this.command,
-				this.environment, this.startNice, this.startCpus);
+				this.environment, this.startNice);
 	}
 
 	/**
@@ -90,14 +86,14 @@ public final class UpgraderOptions {
 	 */
 	public UpgraderOptions withPidFile(Path pidFile) {
 		return new UpgraderOptions(this.upgradeTimeout, this.probation, pidFile, this.listenConfig, this.command,
-				this.environment, this.startNice, this.startCpus);
+				this.environment, this.startNice);
 	}
 
 	/** Returns a copy that creates new sockets with these settings. */
 	public UpgraderOptions withListenConfig(ListenConfig listenConfig) {
 		Objects.requireNonNull(listenConfig, "listenConfig");
 		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, listenConfig, this.command,
-				this.environment, this.startNice, this.startCpus);
+				this.environment, this.startNice);
 	}
 
 	/**
@@ -106,7 +102,7 @@ public final class UpgraderOptions {
 	 */
 	public UpgraderOptions withCommand(List<String> command) {
 		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, this.listenConfig, List.copyOf(command),
-				this.environment, this.startNice, this.startCpus);
+				this.environment, this.startNice);
 	}
 
 	/**
@@ -125,7 +121,7 @@ public final class UpgraderOptions {
 					+ startNice);
 		}
 		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, this.listenConfig, this.command,
-				this.environment, startNice, this.startCpus);
+				this.environment, startNice);
 	}
 
 	/** The nice value new processes start at until they are ready, or -1 for this process's own. */
@@ -133,34 +129,12 @@ public final class UpgraderOptions {
 		return this.startNice;
 	}
 
-	/**
-	 * Returns a copy whose new processes start on this many of this process's CPUs (its last ones)
-	 * and come back on all of them when they are ready: their JVM start and warm-up then leave the
-	 * other CPUs to this process. The new JVM is told how many CPUs this process has
-	 * ({@code -XX:ActiveProcessorCount}, unless its command line sets it), so that it sizes itself
-	 * for them; so only a command that starts with the java launcher starts on fewer CPUs, under
-	 * util-linux's {@code taskset}, and otherwise the log says why not. 0, the default, starts them
-	 * on all of this process's CPUs, as does a count of as many CPUs or more.
-	 */
-	public UpgraderOptions withStartCpus(int startCpus) {
-		if (startCpus < 0) {
-			throw new IllegalArgumentException("start CPU count must be 0 (all) or more, not " + startCpus);
-		}
-		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, this.listenConfig, this.command,
-				this.environment, this.startNice, startCpus);
-	}
-
-	/** How many CPUs new processes start on until they are ready, or 0 for all of this process's. */
-	public int startCpus() {
-		return this.startCpus;
-	}
-
 	/** Returns a copy that adds a variable to the environment of new processes. */
 	public UpgraderOptions withEnvironment(String name, String value) {
 		Map<String, String> environment = new LinkedHashMap<>(this.environment);
 		environment.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
 		return new UpgraderOptions(this.upgradeTimeout, this.probation, this.pidFile, this.listenConfig, this.command,
-				Collections.unmodifiableMap(environment), this.startNice, this.startCpus);
+				Collections.unmodifiableMap(environment), this.startNice);
 	}
 
 	/** The time a new process has to become ready. */

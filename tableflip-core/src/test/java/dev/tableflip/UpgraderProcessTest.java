@@ -18,7 +18,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.BitSet;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -100,29 +99,6 @@ class UpgraderProcessTest {
 		this.services.awaitOther("READY", parent.pid(), WAIT);
 		assertThat(threadNiceValues(delaying.pid())).as("every thread of the new process once it is ready")
 			.containsOnly(parentNice);
-	}
-
-	@Test
-	void newProcessRunsOnItsStartCpusUntilItIsReadyThenOnTheOldOnesSizedForThemThroughout() throws Exception {
-		BitSet all = StartPriority.cpus(Path.of("/proc/self/status"));
-		assumeTrue(all.cardinality() >= 2, "this test needs 2 CPUs or more, has " + StartPriority.cpuList(all));
-		Event parent = this.services.start("tcp=" + this.tcp, "start-cpus=1", "ready-delay-ms=1500");
-		CompletableFuture<String> upgrade = upgradeAsync(parent);
-		Event delaying = this.services.awaitOther("DELAYING", parent.pid(), WAIT);
-		BitSet last = new BitSet();
-		last.set(all.length() - 1);
-		assertThat(threadCpus(delaying.pid())).as("the CPUs of every thread of the new JVM before it is ready")
-			.containsOnly(last);
-		assertThat(Files.readString(Path.of("/proc", Long.toString(delaying.pid()), "cmdline")).split("\0"))
-			.as("the new JVM's command line")
-			.contains(StartPriority.ACTIVE_PROCESSOR_COUNT + Runtime.getRuntime().availableProcessors());
-
-		assertThat(upgrade.get(30, TimeUnit.SECONDS)).isEqualTo("OK");
-		this.services.awaitOther("READY", parent.pid(), WAIT);
-		assertThat(threadCpus(delaying.pid())).as("the CPUs of every thread of the new process once it is ready")
-			.containsOnly(all);
-		assertThat(this.services.diagnostics()).contains("Back on CPUs " + StartPriority.cpuList(all))
-			.contains("Starting the new process on CPU " + StartPriority.cpuList(last) + " of " + StartPriority.cpuList(all));
 	}
 
 	@Test
@@ -257,22 +233,6 @@ class UpgraderProcessTest {
 		}
 		assertThat(threadSlices(pid)).as("every thread of " + which).isNotEmpty()
 			.doesNotContain(StartPriority.SERVING_SLICE_NANOS);
-	}
-
-	/** The CPUs each thread of a process may run on. */
-	private static Set<BitSet> threadCpus(long pid) throws IOException {
-		Set<BitSet> values = new HashSet<>();
-		try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
-			for (Path task : tasks.toList()) {
-				try {
-					values.add(StartPriority.cpus(task.resolve("status")));
-				}
-				catch (IllegalStateException ex) {
-					// a thread that ended meanwhile
-				}
-			}
-		}
-		return values;
 	}
 
 	/** The nice value of each thread of a process. */

@@ -50,8 +50,7 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * Modes: the plain handoff (Go tableflip's rule), the overlap (the defaults), the warm-up, both,
  * both with the new process at a low CPU priority until it is ready
  * ({@code tableflip.takeover.start-nice}), the recommended settings ({@code jit}: that, with a
- * warm-up that waits until the JIT is idle), that on fewer CPUs until ready ({@code cpus}:
- * {@code tableflip.takeover.start-cpus}), and on JDK 25 and later both with an AOT cache.
+ * warm-up that waits until the JIT is idle), and on JDK 25 and later both with an AOT cache.
  * Each JDK, load and mode is one run, whose 100 ms bins are written as CSV. Writes a table and a
  * timeline plot.
  *
@@ -59,14 +58,13 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * java -jar bench/target/bench.jar takeover [--jar sample-app/target/sample-app.jar]
  *      [--upgrades 5] [--loads 0.5,0.25 (fractions of the capacity)] [--rate N (instead of --loads)]
  *      [--jdks /usr/lib/jvm/java-17-openjdk-amd64/bin/java,... (default: this JVM's)] [--overlap 5s]
- *      [--warmup 3000] [--connections 16] [--start-nice 19] [--start-cpus 1] [--doc docs/performance.md]
- *      [--plot docs/takeover.png] [--trigger hup|endpoint] [--max-duration 40s (of a warm-up that waits for the JIT)]
- *      [--modes plain,overlap,warmup,both,nice,jit,cpus,aot]</pre>
+ *      [--warmup 3000] [--connections 16] [--start-nice 19] [--doc docs/performance.md] [--plot docs/takeover.png]
+ *      [--trigger hup|endpoint] [--max-duration 40s (of a warm-up that waits for the JIT)] [--modes plain,overlap,warmup,both,nice,jit,aot]</pre>
  * The table replaces what stands between the markers {@value #BEGIN} and {@value #END} in the doc.
  */
 final class TakeoverBenchmark {
 
-	private static final Duration WAIT = Duration.ofSeconds(420);
+	private static final Duration WAIT = Duration.ofSeconds(180);
 
 	/** The markers in the documentation between which the benchmark writes its table. */
 	private static final String BEGIN = "<!-- takeover benchmark: begin -->";
@@ -104,7 +102,6 @@ final class TakeoverBenchmark {
 		PLAIN("plain handoff (overlap 0, no warm-up)"), OVERLAP("overlap"), WARMUP("warm-up"),
 		BOTH("overlap + warm-up"), NICE("overlap + warm-up, new process at nice 19 until ready"),
 		JIT("overlap + warm-up until the JIT is idle, new process at nice 19 until ready"),
-		CPUS("overlap + warm-up until the JIT is idle, new process at nice 19 on fewer CPUs until ready"),
 		AOT("overlap + warm-up + JDK 25 AOT cache");
 
 		final String title;
@@ -212,12 +209,12 @@ final class TakeoverBenchmark {
 	public static void main(String[] args) throws Exception {
 		Map<String, String> options = Options.parse(args,
 				List.of("jar", "upgrades", "loads", "rate", "jdks", "overlap", "warmup", "warmup-concurrency",
-						"connections", "start-nice", "start-cpus", "doc", "plot", "trigger", "max-duration", "modes"),
+						"connections", "start-nice", "doc", "plot", "trigger", "max-duration", "modes"),
 				"java -jar bench/target/bench.jar takeover [--jar sample-app/target/sample-app.jar] [--upgrades 5]\n"
 						+ "    [--loads 0.5,0.25 (fractions of the capacity)] [--rate N (instead of --loads)]\n"
 						+ "    [--jdks /path/to/bin/java,... (default: this JVM's)] [--overlap 5s] [--warmup 3000 (or 15s)]\n"
-						+ "    [--warmup-concurrency 2] [--connections 16] [--start-nice 19] [--start-cpus 1]\n"
-						+ "    [--trigger hup|endpoint] [--max-duration 40s] [--modes plain,overlap,warmup,both,nice,jit,cpus,aot]\n"
+						+ "    [--warmup-concurrency 2] [--connections 16] [--start-nice 19] [--trigger hup|endpoint]\n"
+						+ "    [--max-duration 40s] [--modes plain,overlap,warmup,both,nice,jit,aot]\n"
 						+ "    [--doc docs/performance.md] [--plot docs/takeover.png]");
 		Path jar = Path.of(options.getOrDefault("jar", "sample-app/target/sample-app.jar")).toAbsolutePath();
 		if (!Files.isReadable(jar)) {
@@ -318,13 +315,10 @@ final class TakeoverBenchmark {
 				"--logging.level.dev.tableflip=info"));
 		boolean overlap = mode != Mode.PLAIN && mode != Mode.WARMUP;
 		boolean warmup = mode != Mode.PLAIN && mode != Mode.OVERLAP;
-		if (mode == Mode.NICE || mode == Mode.JIT || mode == Mode.CPUS) {
+		if (mode == Mode.NICE || mode == Mode.JIT) {
 			command.add("--tableflip.takeover.start-nice=" + this.options.getOrDefault("start-nice", "19"));
 		}
-		if (mode == Mode.CPUS) {
-			command.add("--tableflip.takeover.start-cpus=" + this.options.getOrDefault("start-cpus", "1"));
-		}
-		if (mode == Mode.JIT || mode == Mode.CPUS) {
+		if (mode == Mode.JIT) {
 			command.addAll(List.of("--tableflip.warmup.until-jit-idle=true",
 					"--tableflip.warmup.max-duration=" + this.options.getOrDefault("max-duration", "40s"),
 					"--logging.level.dev.tableflip.spring.boot.warmup=debug"));
@@ -474,8 +468,7 @@ final class TakeoverBenchmark {
 		int management = ApplicationProcesses.freePort();
 		Path directory = Files.createTempDirectory(this.work, "cold");
 		List<String> command = new ArrayList<>(command(mode, launcher, port, management, directory));
-		command.removeIf((argument) -> argument.startsWith("--tableflip.takeover.start-nice")
-				|| argument.startsWith("--tableflip.takeover.start-cpus"));
+		command.removeIf((argument) -> argument.startsWith("--tableflip.takeover.start-nice"));
 		long started = System.nanoTime();
 		long pid = processes.startBeside(command, directory);
 		try {
@@ -658,7 +651,7 @@ final class TakeoverBenchmark {
 				+ "once the load is back to normal; its p99 is over all of these windows (in brackets, the lowest and "
 				+ "the highest window's). Overlap %s; warm-up: GET /, %s (requests or time), %s at a time (until the "
 				+ "JIT is idle: tableflip.warmup.until-jit-idle, at most %s in all); nice: "
-				+ "tableflip.takeover.start-nice=%s; fewer CPUs: tableflip.takeover.start-cpus=%s. *Upgrading* is from each trigger to 10 s after the new process is "
+				+ "tableflip.takeover.start-nice=%s. *Upgrading* is from each trigger to 10 s after the new process is "
 				+ "ready. *Cold start beside*: the same command started on other ports beside the loaded process, no "
 				+ "handoff, until ready. *Client CPU*: what the load client's JVM used at the offered rate, in cores.%n%n",
 				options.getOrDefault("upgrades", "5"),
@@ -666,8 +659,7 @@ final class TakeoverBenchmark {
 				FIRST_STEADY_MS / 1000, NEXT_STEADY_MS / 1000, STEADY_AFTER_READY_MS / 1000,
 				options.getOrDefault("overlap", "5s"),
 				options.getOrDefault("warmup", "3000"), options.getOrDefault("warmup-concurrency", "2"),
-				options.getOrDefault("max-duration", "40s"), options.getOrDefault("start-nice", "19"),
-				options.getOrDefault("start-cpus", "1")));
+				options.getOrDefault("max-duration", "40s"), options.getOrDefault("start-nice", "19")));
 		report.append("| JDK | offered | mode | steady p99 ms | p99 trigger to ready, ms | p99 10 s after ready, ms |"
 				+ " p99 upgrading, ms | upgrading / steady | max upgrading, ms | lowest 1 s, % of offered |"
 				+ " trigger to ready, median s | cold start beside, s | back to normal after ready, median s |"

@@ -88,7 +88,6 @@ public final class TableflipAutoConfiguration {
 			.withUpgradeTimeout(properties.getUpgradeTimeout())
 			.withProbation(properties.getTakeover().probation())
 			.withStartNice(properties.getTakeover().startNiceOrNone())
-			.withStartCpus(properties.getTakeover().startCpusOrAll())
 			.withPidFile(properties.getPidFile());
 		if (!properties.getCommand().isEmpty()) {
 			options = options.withCommand(properties.getCommand());

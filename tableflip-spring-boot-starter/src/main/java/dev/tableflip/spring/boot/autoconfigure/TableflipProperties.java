@@ -264,16 +264,6 @@ public class TableflipProperties implements InitializingBean {
 		 */
 		private @Nullable Integer startNice;
 
-		/**
-		 * How many CPUs the new process runs on until it is ready (the last ones of the old
-		 * process's), so that its JVM start, warm-up and health gate leave the other CPUs to the
-		 * serving process; at ready every one of its threads comes back on all of them. Its JVM is
-		 * sized for all of them (tableflip adds -XX:ActiveProcessorCount to its command line,
-		 * which then carries over to later upgrades); so only a command that starts with the java
-		 * launcher starts on fewer CPUs, under util-linux's taskset. Unset: all CPUs.
-		 */
-		private @Nullable Integer startCpus;
-
 		public Duration getOverlap() {
 			return this.overlap;
 		}
@@ -298,14 +288,6 @@ public class TableflipProperties implements InitializingBean {
 			this.startNice = startNice;
 		}
 
-		public @Nullable Integer getStartCpus() {
-			return this.startCpus;
-		}
-
-		public void setStartCpus(@Nullable Integer startCpus) {
-			this.startCpus = startCpus;
-		}
-
 
 		void check() {
 			if (this.overlap == null || this.overlap.isNegative()) {
@@ -322,21 +304,11 @@ public class TableflipProperties implements InitializingBean {
 						"must be a nice value from 0 to 19 (the higher, the less CPU the new process takes before "
 								+ "it is ready), or unset");
 			}
-			if (this.startCpus != null && this.startCpus < 1) {
-				throw new InvalidConfigurationPropertyValueException("tableflip.takeover.start-cpus", this.startCpus,
-						"must be a number of CPUs, 1 or more (the new process runs on that many until it is ready), "
-								+ "or unset for all of them");
-			}
 		}
 
 		/** The start nice value, or -1 for none (the core's way to say it). */
 		public int startNiceOrNone() {
 			return (this.startNice != null) ? this.startNice : -1;
-		}
-
-		/** The start CPU count, or 0 for all (the core's way to say it). */
-		public int startCpusOrAll() {
-			return (this.startCpus != null) ? this.startCpus : 0;
 		}
 
 		/** The probation: as set, or as long as the overlap. */

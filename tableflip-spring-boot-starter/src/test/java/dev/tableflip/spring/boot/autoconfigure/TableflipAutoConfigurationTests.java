@@ -105,19 +105,10 @@ class TableflipAutoConfigurationTests {
 	}
 
 	@Test
-	void startCpusReachTheCoreOnlyWhenSet() {
-		TableflipProperties properties = new TableflipProperties();
-		assertThat(TableflipAutoConfiguration.options(properties).startCpus()).as("unset: all").isZero();
-		properties.getTakeover().setStartCpus(1);
-		assertThat(TableflipAutoConfiguration.options(properties).startCpus()).isEqualTo(1);
-	}
-
-	@Test
 	void invalidTakeoverPropertiesFailStartUpNamingTheProperty() {
 		assertInvalid("tableflip.takeover.overlap", "tableflip.takeover.overlap=-1s");
 		assertInvalid("tableflip.takeover.start-nice", "tableflip.takeover.start-nice=20");
 		assertInvalid("tableflip.takeover.start-nice", "tableflip.takeover.start-nice=-5");
-		assertInvalid("tableflip.takeover.start-cpus", "tableflip.takeover.start-cpus=0");
 		assertInvalid("tableflip.warmup.requests", "tableflip.warmup.count=10");
 		assertInvalid("tableflip.warmup.count", "tableflip.warmup.requests[0].path=/");
 		assertInvalid("tableflip.warmup.count", "tableflip.warmup.requests[0].path=/", "tableflip.warmup.count=5",
