@@ -485,9 +485,9 @@ public final class ProcessLife {
 	 * closed one after another and the application's long-lived work is ended
 	 * ({@link DrainListener}), a grace period lets idle keep-alive clients send their next
 	 * request and be told to reconnect, the WebSocket sessions opened meanwhile are closed, and
-	 * only then Spring's graceful shutdown finishes the requests in flight. From the moment nothing is in flight (after the grace, or else after
-	 * the graceful shutdown), the rest of the exit runs at the new processes' start priority
-	 * ({@code Upgrader.exiting()}).
+	 * only then Spring's graceful shutdown finishes the requests in flight. From the moment
+	 * nothing is in flight (after the grace, or else after the graceful shutdown), the rest of
+	 * the exit runs at the new processes' start priority ({@code Upgrader.exiting()}).
 	 */
 	private void drain(Application application) {
 		long started = System.nanoTime();
