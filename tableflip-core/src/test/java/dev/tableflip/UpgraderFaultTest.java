@@ -5,7 +5,6 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -50,9 +49,7 @@ class UpgraderFaultTest {
 	@BeforeEach
 	void startHarness() throws IOException {
 		this.services = new ServiceProcesses(this.directory);
-		try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-			this.port = socket.getLocalPort();
-		}
+		this.port = ApplicationProcesses.freePort();
 	}
 
 	@AfterEach
