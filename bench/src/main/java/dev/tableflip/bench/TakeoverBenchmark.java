@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.DoubleSummaryStatistics;
@@ -59,12 +60,14 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  *      [--upgrades 5] [--loads 0.5,0.25 (fractions of the capacity)] [--rate N (instead of --loads)]
  *      [--jdks /usr/lib/jvm/java-17-openjdk-amd64/bin/java,... (default: this JVM's)] [--overlap 5s]
  *      [--warmup 3000] [--connections 16] [--start-nice 19] [--doc docs/performance.md] [--plot docs/takeover.png]
- *      [--trigger hup|endpoint] [--max-duration 40s (of a warm-up that waits for the JIT)] [--modes plain,overlap,warmup,both,nice,jit,aot]</pre>
+ *      [--trigger hup|endpoint] [--modes plain,overlap,warmup,both,nice,jit,aot]
+ *      [--max-duration 40s (of a warm-up that waits for the JIT; the upgrade timeout is 2 min more, at least 180 s)]</pre>
  * The table replaces what stands between the markers {@value #BEGIN} and {@value #END} in the doc.
  */
 final class TakeoverBenchmark {
 
-	private static final Duration WAIT = Duration.ofSeconds(180);
+	/** The upgrade timeout, unless a warm-up may take longer (--max-duration): then 2 minutes more. */
+	private static final Duration MIN_WAIT = Duration.ofSeconds(180);
 
 	/** The markers in the documentation between which the benchmark writes its table. */
 	private static final String BEGIN = "<!-- takeover benchmark: begin -->";
@@ -200,10 +203,14 @@ final class TakeoverBenchmark {
 
 	private final Path jar;
 
-	private TakeoverBenchmark(Path jar, Path work, Map<String, String> options) {
+	/** How long an upgrade may take, and the benchmark waits for one: its upgrade timeout. */
+	private final Duration wait;
+
+	private TakeoverBenchmark(Path jar, Path work, Map<String, String> options, Duration warmupLimit) {
 		this.jar = jar;
 		this.work = work;
 		this.options = options;
+		this.wait = (warmupLimit.plusMinutes(2).compareTo(MIN_WAIT) > 0) ? warmupLimit.plusMinutes(2) : MIN_WAIT;
 	}
 
 	public static void main(String[] args) throws Exception {
@@ -225,8 +232,18 @@ final class TakeoverBenchmark {
 			System.err.println("--trigger must be hup or endpoint, not " + options.get("trigger"));
 			System.exit(2);
 		}
+		Duration warmupLimit;
+		try {
+			warmupLimit = Duration.parse("PT" + options.getOrDefault("max-duration", "40s").toUpperCase());
+		}
+		catch (DateTimeParseException ex) {
+			System.err.println("--max-duration must be seconds or minutes, such as 120s or 3m, not "
+					+ options.get("max-duration"));
+			System.exit(2);
+			return;
+		}
 		Path work = Files.createTempDirectory("tableflip-takeover");
-		TakeoverBenchmark benchmark = new TakeoverBenchmark(jar, work, options);
+		TakeoverBenchmark benchmark = new TakeoverBenchmark(jar, work, options, warmupLimit);
 		List<String> jdks = List.of(options.getOrDefault("jdks", UpgradeBenchmark.java()).split(","));
 		double fixedRate = Double.parseDouble(options.getOrDefault("rate", "0"));
 		List<Double> loads = (fixedRate > 0) ? List.of(0.0)
@@ -324,7 +341,7 @@ final class TakeoverBenchmark {
 					"--logging.level.dev.tableflip.spring.boot.warmup=debug"));
 		}
 		// room for a start at a low priority and a warm-up that waits for the JIT
-		command.add("--tableflip.upgrade-timeout=" + WAIT.toSeconds() + "s");
+		command.add("--tableflip.upgrade-timeout=" + this.wait.toSeconds() + "s");
 		command.add("--tableflip.takeover.overlap=" + (overlap ? this.options.getOrDefault("overlap", "5s") : "0s"));
 		if (warmup) {
 			command.addAll(List.of("--tableflip.warmup.requests[0].path=/",
@@ -438,7 +455,7 @@ final class TakeoverBenchmark {
 					done.add(new Upgrade(triggered, ready, old, current));
 					Thread.sleep(AFTER_MS);
 					sampler.into(null);
-					processes.awaitGone(old, WAIT);
+					processes.awaitGone(old, this.wait);
 					Thread.sleep(Math.max(0, ready + STEADY_AFTER_READY_MS - sinceMs(started)));
 					awaitSettled(bins, ms(steady, 99), started);
 					steady.add(steadyWindow(sampler, started, NEXT_STEADY_MS, windows));
@@ -472,12 +489,12 @@ final class TakeoverBenchmark {
 		long started = System.nanoTime();
 		long pid = processes.startBeside(command, directory);
 		try {
-			processes.awaitReady(pid, WAIT);
+			processes.awaitReady(pid, this.wait);
 			return (System.nanoTime() - started) / 1_000_000;
 		}
 		finally {
 			ProcessHandle.of(pid).ifPresent(ProcessHandle::destroy);
-			processes.awaitGone(pid, WAIT);
+			processes.awaitGone(pid, this.wait);
 		}
 	}
 
@@ -584,7 +601,7 @@ final class TakeoverBenchmark {
 			HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + management
 					+ "/actuator/tableflip/upgrade"))
 				.POST(HttpRequest.BodyPublishers.noBody())
-				.timeout(WAIT.plusSeconds(30))
+				.timeout(this.wait.plusSeconds(30))
 				.build();
 			HttpResponse<String> response = HttpClient.newHttpClient().send(request, HttpResponse.BodyHandlers.ofString());
 			if (response.statusCode() != 200) {
@@ -594,7 +611,7 @@ final class TakeoverBenchmark {
 		}
 		Pattern ready = Pattern.compile("Process (\\d+) is ready \\(generation " + generation + "\\)");
 		ApplicationProcesses.signal("HUP", old);
-		long deadline = System.nanoTime() + WAIT.toNanos();
+		long deadline = System.nanoTime() + this.wait.toNanos();
 		while (System.nanoTime() < deadline) {
 			String output = processes.output();
 			Matcher matcher = ready.matcher(output);
@@ -606,7 +623,7 @@ final class TakeoverBenchmark {
 			}
 			Thread.sleep(20);
 		}
-		throw new IllegalStateException("no process of generation " + generation + " ready within " + WAIT + "\n"
+		throw new IllegalStateException("no process of generation " + generation + " ready within " + this.wait + "\n"
 				+ processes.output());
 	}
 
