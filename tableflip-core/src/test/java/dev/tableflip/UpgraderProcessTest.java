@@ -27,10 +27,7 @@ import java.util.stream.Stream;
 import dev.tableflip.fixture.ServiceProcesses;
 import dev.tableflip.fixture.ServiceProcesses.Event;
 import dev.tableflip.testsupport.ApplicationProcesses;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -38,27 +35,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Upgrades between real JVM processes over real sockets: each test starts a {@code Service}
  * JVM, upgrades it through its control port and checks what clients see.
  */
-class UpgraderProcessTest {
-
-	private static final Duration WAIT = Duration.ofSeconds(30);
-
-	@TempDir
-	Path directory;
-
-	private ServiceProcesses services;
-
-	private String tcp;
-
-	@BeforeEach
-	void startHarness() throws IOException {
-		this.services = new ServiceProcesses(this.directory);
-		this.tcp = "127.0.0.1:" + ApplicationProcesses.freePort();
-	}
-
-	@AfterEach
-	void killEveryProcess() {
-		this.services.close();
-	}
+class UpgraderProcessTest extends ServiceProcessTest {
 
 	@Test
 	void listenerIsHandedOverAndAcceptsInTheChildWhileTheParentStillServes() throws Exception {

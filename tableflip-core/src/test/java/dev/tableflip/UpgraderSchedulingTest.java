@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -12,13 +11,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
-import dev.tableflip.fixture.ServiceProcesses;
 import dev.tableflip.fixture.ServiceProcesses.Event;
-import dev.tableflip.testsupport.ApplicationProcesses;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -28,27 +22,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * {@code Service} JVMs: the new one at its start nice value until it is ready, the serving one
  * at the shortest time slice meanwhile, and each back where it was once that is over.
  */
-class UpgraderSchedulingTest {
-
-	private static final Duration WAIT = Duration.ofSeconds(30);
-
-	@TempDir
-	Path directory;
-
-	private ServiceProcesses services;
-
-	private String tcp;
-
-	@BeforeEach
-	void startHarness() throws IOException {
-		this.services = new ServiceProcesses(this.directory);
-		this.tcp = "127.0.0.1:" + ApplicationProcesses.freePort();
-	}
-
-	@AfterEach
-	void killEveryProcess() {
-		this.services.close();
-	}
+class UpgraderSchedulingTest extends ServiceProcessTest {
 
 	@Test
 	void newProcessRunsAtItsStartNiceValueUntilItIsReadyThenAtTheOldOnes() throws Exception {
