@@ -10,7 +10,9 @@ import org.HdrHistogram.Histogram;
  * A constant-rate load against a server that is already running, with p50, p99 and the
  * worst latency of each interval printed as it goes and of the whole run at the end: to see
  * what something started beside a loaded server costs its clients (another JVM, a CPU burner,
- * a different CPU priority), without an upgrade.
+ * a different CPU priority), without an upgrade. Each line also gives the p99 of how late the
+ * client's own thread woke for a due request ({@link OpenLoopLoad#sampleLateness()}): the part of
+ * a latency that may be the client's wait for a CPU rather than the server's.
  *
  * <pre>
  * java -jar bench/target/bench.jar load --port 8080 --rate 12000 [--seconds 60] [--interval 5]
@@ -35,6 +37,7 @@ final class LoadProbe {
 		int seconds = Integer.parseInt(options.getOrDefault("seconds", "60"));
 		int interval = Integer.parseInt(options.getOrDefault("interval", "5"));
 		Histogram all = new Histogram(3);
+		Histogram allLate = new Histogram(3);
 		long start = System.nanoTime();
 		try (OpenLoopLoad load = new OpenLoopLoad(address, options.getOrDefault("path", "/"), rate,
 				Integer.parseInt(options.getOrDefault("connections", "16")))) {
@@ -44,15 +47,18 @@ final class LoadProbe {
 					Thread.sleep(wait / 1_000_000);
 				}
 				Histogram sample = load.sample();
+				Histogram late = load.sampleLateness();
 				all.add(sample);
-				System.out.printf("%4d s  %7.0f/s  p50 %6.2f ms  p99 %7.2f ms  max %8.2f ms  failed %d%n", elapsed,
-						sample.getTotalCount() / (double) interval, sample.getValueAtPercentile(50) / 1000.0,
-						sample.getValueAtPercentile(99) / 1000.0, sample.getMaxValue() / 1000.0, load.failed());
+				allLate.add(late);
+				System.out.printf("%4d s  %7.0f/s  p50 %6.2f ms  p99 %7.2f ms  max %8.2f ms  client late p99 %6.2f ms  "
+						+ "failed %d%n", elapsed, sample.getTotalCount() / (double) interval,
+						sample.getValueAtPercentile(50) / 1000.0, sample.getValueAtPercentile(99) / 1000.0,
+						sample.getMaxValue() / 1000.0, late.getValueAtPercentile(99) / 1000.0, load.failed());
 			}
-			System.out.printf("all   %7.0f/s  p50 %6.2f ms  p99 %7.2f ms  max %8.2f ms  failed %d of %d%n",
-					all.getTotalCount() / (double) seconds, all.getValueAtPercentile(50) / 1000.0,
-					all.getValueAtPercentile(99) / 1000.0, all.getMaxValue() / 1000.0, load.failed(),
-					load.answered() + load.failed());
+			System.out.printf("all   %7.0f/s  p50 %6.2f ms  p99 %7.2f ms  max %8.2f ms  client late p99 %6.2f ms  "
+					+ "failed %d of %d%n", all.getTotalCount() / (double) seconds, all.getValueAtPercentile(50) / 1000.0,
+					all.getValueAtPercentile(99) / 1000.0, all.getMaxValue() / 1000.0,
+					allLate.getValueAtPercentile(99) / 1000.0, load.failed(), load.answered() + load.failed());
 		}
 	}
 

@@ -37,6 +37,13 @@ import org.HdrHistogram.Recorder;
  * than 2xx or takes longer than {@value #TIMEOUT_SECONDS} s is a failure. Latencies
  * (microseconds) go to an HdrHistogram {@link Recorder}; {@link #sample()} takes what completed
  * since the previous call.
+ * <p>
+ * The client runs on the same CPUs as the server it measures, and waits for them as the server
+ * does: a request it sends late, or an answer it reads late, counts as the server's latency. So it
+ * also records how late its own thread wakes when it sleeps until a request is due (its own wait
+ * for a CPU, and the timer's slack), apart from the latencies: {@link #sampleLateness()}. That is
+ * one of its two wake-ups per request (the other, when an answer arrives, cannot be told from the
+ * server's time), so it shows how much of a latency may be the client's, not how much is.
  */
 final class OpenLoopLoad implements AutoCloseable {
 
@@ -57,6 +64,8 @@ final class OpenLoopLoad implements AutoCloseable {
 	private final AtomicLong answered = new AtomicLong();
 
 	private final Recorder latencies = new Recorder(MAX_LATENCY_MICROS, 2);
+
+	private final Recorder lateness = new Recorder(MAX_LATENCY_MICROS, 2);
 
 	private volatile boolean running = true;
 
@@ -96,6 +105,10 @@ final class OpenLoopLoad implements AutoCloseable {
 				else {
 					if (wait > 0 && selector.selectNow() == 0) {
 						LockSupport.parkNanos(wait);
+						long late = (System.nanoTime() - due) / 1000;
+						if (late >= 0) {
+							this.lateness.recordValue(Math.min(late, MAX_LATENCY_MICROS));
+						}
 					}
 					selector.selectNow();
 				}
@@ -131,6 +144,14 @@ final class OpenLoopLoad implements AutoCloseable {
 	/** The latencies of the requests answered since the previous call. */
 	Histogram sample() {
 		return this.latencies.getIntervalHistogram();
+	}
+
+	/**
+	 * How late (microseconds) the client's thread woke, since the previous call, each time it
+	 * slept until a request was due and no answer woke it first.
+	 */
+	Histogram sampleLateness() {
+		return this.lateness.getIntervalHistogram();
 	}
 
 	long failed() {

@@ -45,7 +45,8 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * The capacity is what a client that is not the bottleneck drives flat out on the same
  * connections: wrk if it is installed (the rate derives from it), and this benchmark's own
  * client beside it; the report gives both, each with its own CPU use, and the CPU the load
- * client used at the offered rate. After the upgrades of each run, the same jar is started cold
+ * client used at the offered rate, and how late its own thread woke for a due request (it shares
+ * the CPUs it measures). After the upgrades of each run, the same jar is started cold
  * beside the loaded process (other ports, no handoff) so that the handoff's own cost shows.
  * Upgrades are triggered by SIGHUP (what systemd's ExecReload sends) or by the endpoint.
  * Modes: the plain handoff (Go tableflip's rule), the overlap (the defaults), the warm-up, both,
@@ -147,11 +148,23 @@ final class TakeoverBenchmark {
 
 	}
 
+	/**
+	 * How late the load client's own thread woke for a due request ({@link OpenLoopLoad#sampleLateness()}),
+	 * in the steady windows and while upgrading: the part of a latency that may be the client's.
+	 */
+	record ClientLateness(Histogram steady, Histogram upgrading) {
+
+		String describe() {
+			return String.format("%.2f / %.2f", ms(this.steady, 99), ms(this.upgrading, 99));
+		}
+
+	}
+
 	/** What one run (a JDK, a load and a mode) measured. */
 	record Result(String jdk, double load, Mode mode, double rate, Capacities capacities, List<Bin> bins,
 			List<Upgrade> upgrades, List<Window> steadyWindows, Histogram steady, Histogram starting, Histogram after,
-			long failed, long answered, String firstFailure, double clientCpuCores, long coldStartMs,
-			MachineProbe.Reading machine) {
+			ClientLateness clientLateness, long failed, long answered, String firstFailure, double clientCpuCores,
+			long coldStartMs, MachineProbe.Reading machine) {
 
 		/** From each trigger to 10 s after ready. */
 		Histogram upgrading() {
@@ -429,6 +442,7 @@ final class TakeoverBenchmark {
 			Histogram steady = new Histogram(3);
 			Histogram starting = new Histogram(3);
 			Histogram after = new Histogram(3);
+			ClientLateness lateness = new ClientLateness(new Histogram(3), new Histogram(3));
 			try (OpenLoopLoad warm = new OpenLoopLoad(ApplicationProcesses.address(port), "/", Double.POSITIVE_INFINITY,
 					connections())) {
 				Thread.sleep(15_000);
@@ -442,23 +456,23 @@ final class TakeoverBenchmark {
 			try {
 				sampler.start();
 				Thread.sleep(5_000);
-				steady.add(steadyWindow(sampler, started, FIRST_STEADY_MS, windows));
+				steady.add(steadyWindow(sampler, lateness, started, FIRST_STEADY_MS, windows));
 				for (int i = 0; i < upgrades; i++) {
 					long old = current;
-					sampler.into(starting);
+					sampler.into(starting, lateness.upgrading());
 					long triggered = sinceMs(started);
 					current = upgrade(management, processes, old, i + 2);
 					long ready = sinceMs(started);
-					sampler.into(after);
+					sampler.into(after, lateness.upgrading());
 					System.out.printf("upgrade %d: %d -> %d, ready after %d ms%n", i + 1, old, current, ready - triggered);
 					processes.track(current);
 					done.add(new Upgrade(triggered, ready, old, current));
 					Thread.sleep(AFTER_MS);
-					sampler.into(null);
+					sampler.into(null, null);
 					processes.awaitGone(old, this.wait);
 					Thread.sleep(Math.max(0, ready + STEADY_AFTER_READY_MS - sinceMs(started)));
 					awaitSettled(bins, ms(steady, 99), started);
-					steady.add(steadyWindow(sampler, started, NEXT_STEADY_MS, windows));
+					steady.add(steadyWindow(sampler, lateness, started, NEXT_STEADY_MS, windows));
 				}
 				processes.output().lines().filter((line) -> line.contains("Warm-up sent")).forEach(System.out::println);
 				clientCpu = (clientCpuNanos() - cpuBefore) / (double) (System.nanoTime() - started);
@@ -471,7 +485,7 @@ final class TakeoverBenchmark {
 				offered.close();
 			}
 			return new Result(jdk, load, mode, rate, capacities, List.copyOf(bins), List.copyOf(done), List.copyOf(windows),
-					steady, starting, after, offered.failed(), offered.answered(), offered.firstFailure(), clientCpu,
+					steady, starting, after, lateness, offered.failed(), offered.answered(), offered.firstFailure(), clientCpu,
 					coldStart, machine);
 		}
 	}
@@ -499,18 +513,21 @@ final class TakeoverBenchmark {
 	}
 
 	/** Samples the steady state for {@code ms} into a histogram of its own, which it returns; notes the window. */
-	private static Histogram steadyWindow(Sampler sampler, long started, long ms, List<Window> windows)
-			throws InterruptedException {
+	private static Histogram steadyWindow(Sampler sampler, ClientLateness lateness, long started, long ms,
+			List<Window> windows) throws InterruptedException {
 		Histogram window = new Histogram(3);
 		long from = sinceMs(started);
-		sampler.into(window);
+		sampler.into(window, lateness.steady());
 		Thread.sleep(ms);
-		sampler.into(null);
+		sampler.into(null, null);
 		windows.add(new Window(from, sinceMs(started), ms(window, 99)));
 		return window;
 	}
 
-	/** Takes a sample of the load every 100 ms and adds it to the histogram of the current phase. */
+	/**
+	 * Takes a sample of the load every 100 ms and adds it to the histograms of the current phase:
+	 * its latencies, and how late the client woke.
+	 */
 	private static final class Sampler extends Thread {
 
 		private final OpenLoopLoad load;
@@ -519,7 +536,7 @@ final class TakeoverBenchmark {
 
 		private final List<Bin> bins;
 
-		private volatile Histogram phase;
+		private volatile Phase phase;
 
 		Sampler(OpenLoopLoad load, long started, List<Bin> bins) {
 			super("sampler");
@@ -529,8 +546,12 @@ final class TakeoverBenchmark {
 			this.bins = bins;
 		}
 
-		void into(Histogram phase) {
-			this.phase = phase;
+		/** From now on, into these histograms; {@code null} for none. */
+		void into(Histogram latency, Histogram lateness) {
+			this.phase = (latency != null) ? new Phase(latency, lateness) : null;
+		}
+
+		private record Phase(Histogram latency, Histogram lateness) {
 		}
 
 		@Override
@@ -548,9 +569,11 @@ final class TakeoverBenchmark {
 				}
 				next += BIN_MS * 1_000_000;
 				Histogram sample = this.load.sample();
-				Histogram phase = this.phase;
+				Histogram late = this.load.sampleLateness();
+				Phase phase = this.phase;
 				if (phase != null) {
-					phase.add(sample);
+					phase.latency().add(sample);
+					phase.lateness().add(late);
 				}
 				this.bins.add(new Bin(sinceMs(this.started), sample.getTotalCount(),
 						sample.getValueAtPercentile(99) / 1000.0, sample.getMaxValue() / 1000.0));
@@ -639,11 +662,12 @@ final class TakeoverBenchmark {
 		Histogram upgrading = result.upgrading();
 		return String.format("%s: steady p99 %.1f ms (%s in its windows); p99 trigger to ready %.1f ms, 10 s after ready %.1f ms, both %.1f ms "
 				+ "(%.1fx steady), max %.0f ms; lowest 1 s throughput %.0f%% of offered; cold start beside %.1f s; "
-				+ "client CPU %.2f cores; %d failed of %d%s", result.title(), ms(result.steady(), 99),
+				+ "client CPU %.2f cores, client late p99 %s ms (steady / upgrading); %d failed of %d%s", result.title(),
+				ms(result.steady(), 99),
 				windowRange(result), ms(result.starting(), 99), ms(result.after(), 99), ms(upgrading, 99),
 				ms(upgrading, 99) / ms(result.steady(), 99), upgrading.getMaxValue() / 1000.0,
-				100 * result.minOneSecondShare(), result.coldStartMs() / 1000.0, result.clientCpuCores(), result.failed(),
-				result.answered() + result.failed(),
+				100 * result.minOneSecondShare(), result.coldStartMs() / 1000.0, result.clientCpuCores(),
+				result.clientLateness().describe(), result.failed(), result.answered() + result.failed(),
 				(result.firstFailure() != null) ? " (first: " + result.firstFailure() + ")" : "");
 	}
 
@@ -670,7 +694,10 @@ final class TakeoverBenchmark {
 				+ "JIT is idle: tableflip.warmup.until-jit-idle, at most %s in all); nice: "
 				+ "tableflip.takeover.start-nice=%s. *Upgrading* is from each trigger to 10 s after the new process is "
 				+ "ready. *Cold start beside*: the same command started on other ports beside the loaded process, no "
-				+ "handoff, until ready. *Client CPU*: what the load client's JVM used at the offered rate, in cores.%n%n",
+				+ "handoff, until ready. *Client CPU*: what the load client's JVM used at the offered rate, in cores. "
+				+ "*Client late*: the p99 of how late the client's own thread woke for a due request, in the steady "
+				+ "windows / while upgrading: the client shares the CPUs it measures, and this much of a latency may be "
+				+ "its own wait for one.%n%n",
 				options.getOrDefault("upgrades", "5"),
 				"endpoint".equals(options.getOrDefault("trigger", "hup")) ? "POST /actuator/tableflip/upgrade" : "SIGHUP",
 				FIRST_STEADY_MS / 1000, NEXT_STEADY_MS / 1000, STEADY_AFTER_READY_MS / 1000,
@@ -680,21 +707,22 @@ final class TakeoverBenchmark {
 		report.append("| JDK | offered | mode | steady p99 ms | p99 trigger to ready, ms | p99 10 s after ready, ms |"
 				+ " p99 upgrading, ms | upgrading / steady | max upgrading, ms | lowest 1 s, % of offered |"
 				+ " trigger to ready, median s | cold start beside, s | back to normal after ready, median s |"
-				+ " client CPU, cores | failed requests |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+				+ " client CPU, cores | client late p99, ms | failed requests |"
+				+ "\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 		for (Result result : results) {
 			List<Long> handoffs = result.upgrades().stream().map((u) -> u.readyMs() - u.triggeredMs()).sorted().toList();
 			List<Long> recoveries = result.upgrades().stream().map((u) -> recoveryMs(result, u)).sorted().toList();
 			Histogram upgrading = result.upgrading();
 			String offered = (result.load() > 0) ? String.format("%.0f/s (%.0f %%)", result.rate(), 100 * result.load())
 					: String.format("%.0f/s", result.rate());
-			report.append(String.format("| %s | %s | %s | %.1f (%s) | %.1f | %.1f | %.1f | %.1fx | %.0f | %.0f | %.1f | %.1f | %.1f | %.2f | %d of %d |%n",
+			report.append(String.format("| %s | %s | %s | %.1f (%s) | %.1f | %.1f | %.1f | %.1fx | %.0f | %.0f | %.1f | %.1f | %.1f | %.2f | %s | %d of %d |%n",
 					result.jdk(), offered, result.mode().title, ms(result.steady(), 99), windowRange(result),
 					ms(result.starting(), 99),
 					ms(result.after(), 99), ms(upgrading, 99), ms(upgrading, 99) / ms(result.steady(), 99),
 					upgrading.getMaxValue() / 1000.0, 100 * result.minOneSecondShare(),
 					handoffs.get(handoffs.size() / 2) / 1000.0, result.coldStartMs() / 1000.0,
-					recoveries.get(recoveries.size() / 2) / 1000.0, result.clientCpuCores(), result.failed(),
-					result.answered() + result.failed()));
+					recoveries.get(recoveries.size() / 2) / 1000.0, result.clientCpuCores(),
+					result.clientLateness().describe(), result.failed(), result.answered() + result.failed()));
 		}
 		report.append(String.format("%nThe machine before each run, idle (a latency in milliseconds means little where "
 				+ "the host takes the CPUs away or slows them down; see MachineProbe):%n%n"));
