@@ -116,8 +116,11 @@ final class TakeoverBenchmark {
 
 	}
 
-	/** One 100 ms bin: when it ended (ms since the load started), answers, p99 and max latency (ms). */
-	record Bin(long atMs, long answered, double p99Ms, double maxMs) {
+	/**
+	 * One 100 ms bin: when it ended (ms since the load started), answers, p99 and max latency (ms), and
+	 * the p99 of how late the client woke (ms).
+	 */
+	record Bin(long atMs, long answered, double p99Ms, double maxMs, double clientLateP99Ms) {
 	}
 
 	/** A window of the steady state (ms since the load started) and its p99 (ms). */
@@ -313,16 +316,17 @@ final class TakeoverBenchmark {
 
 	/** Writes a run's 100 ms bins and upgrades as CSV, for a closer look than the table's. */
 	private static Path bins(Result result, Path work) throws IOException {
-		StringBuilder csv = new StringBuilder("ms,answered,p99_ms,max_ms,event\n");
+		StringBuilder csv = new StringBuilder("ms,answered,p99_ms,max_ms,client_late_p99_ms,event\n");
 		for (Bin bin : result.bins()) {
-			csv.append(String.format("%d,%d,%.2f,%.2f,%n", bin.atMs(), bin.answered(), bin.p99Ms(), bin.maxMs()));
+			csv.append(String.format("%d,%d,%.2f,%.2f,%.2f,%n", bin.atMs(), bin.answered(), bin.p99Ms(), bin.maxMs(),
+					bin.clientLateP99Ms()));
 		}
 		for (Upgrade upgrade : result.upgrades()) {
-			csv.append(String.format("%d,,,,trigger %d%n%d,,,,ready %d%n", upgrade.triggeredMs(), upgrade.oldPid(),
+			csv.append(String.format("%d,,,,,trigger %d%n%d,,,,,ready %d%n", upgrade.triggeredMs(), upgrade.oldPid(),
 					upgrade.readyMs(), upgrade.newPid()));
 		}
 		for (Window window : result.steadyWindows()) {
-			csv.append(String.format("%d,,,,steady from%n%d,,,,steady to%n", window.fromMs(), window.toMs()));
+			csv.append(String.format("%d,,,,,steady from%n%d,,,,,steady to%n", window.fromMs(), window.toMs()));
 		}
 		Path file = work.resolve(result.title().replaceAll("[^A-Za-z0-9]+", "-") + ".csv");
 		Files.writeString(file, csv);
@@ -576,7 +580,8 @@ final class TakeoverBenchmark {
 					phase.lateness().add(late);
 				}
 				this.bins.add(new Bin(sinceMs(this.started), sample.getTotalCount(),
-						sample.getValueAtPercentile(99) / 1000.0, sample.getMaxValue() / 1000.0));
+						sample.getValueAtPercentile(99) / 1000.0, sample.getMaxValue() / 1000.0,
+						late.getValueAtPercentile(99) / 1000.0));
 			}
 		}
 
