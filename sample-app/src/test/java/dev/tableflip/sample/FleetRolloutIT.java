@@ -203,19 +203,21 @@ class FleetRolloutIT {
 
 	private void install(Host host) throws Exception {
 		String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+		// the JVMs' temporary files (Spring Boot's Tomcat directories) go with the host's directory
+		Path temporary = Files.createDirectories(host.directory().resolve("tmp"));
 		this.systemd.install(host.unit(), """
 				[Service]
 				Type=notify
 				WorkingDirectory=%s
 				Environment=%s
-				ExecStart=%s -XX:TieredStopAtLevel=1 -jar %s --server.port=%d --management.server.port=%d \
+				ExecStart=%s -Djava.io.tmpdir=%s -XX:TieredStopAtLevel=1 -jar %s --server.port=%d --management.server.port=%d \
 				--tableflip.takeover.overlap=1s --tableflip.takeover.probation=1s
 				ExecReload=/bin/kill -HUP $MAINPID
 				TimeoutStartSec=90
 				TimeoutStopSec=30
 				StandardOutput=append:%s
 				StandardError=inherit
-				""".formatted(host.directory(), this.processes.marker(), java, host.jar(), host.port(),
+				""".formatted(host.directory(), this.processes.marker(), java, temporary, host.jar(), host.port(),
 				host.management(), this.deployment.resolve("service.log")));
 	}
 

@@ -250,18 +250,20 @@ class SystemdIT {
 		String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
 		String reload = type.equals("notify") ? "ExecReload=/bin/kill -HUP $MAINPID\n" : "";
 		String address = extra.contains("Sockets=") ? " --server.address=127.0.0.1" : "";
+		// the JVMs' temporary files (Spring Boot's Tomcat directories) go with the deployment
+		Path temporary = Files.createDirectories(this.deployment.resolve("tmp"));
 		this.systemd.install(SERVICE, """
 				[Service]
 				Type=%s
 				WorkingDirectory=%s
 				Environment=%s
-				ExecStart=%s -XX:TieredStopAtLevel=1 -jar app.jar --server.port=%d%s --management.server.port=%d \
+				ExecStart=%s -Djava.io.tmpdir=%s -XX:TieredStopAtLevel=1 -jar app.jar --server.port=%d%s --management.server.port=%d \
 				--spring.config.additional-location=file:extra.properties --tableflip.takeover.overlap=1s
 				%sTimeoutStartSec=90
 				TimeoutStopSec=30
 				StandardOutput=append:%s
 				StandardError=inherit
-				%s""".formatted(type, this.deployment, this.processes.marker(), java, this.port, address,
+				%s""".formatted(type, this.deployment, this.processes.marker(), java, temporary, this.port, address,
 				this.management, reload, this.deployment.resolve("service.log"), extra));
 	}
 

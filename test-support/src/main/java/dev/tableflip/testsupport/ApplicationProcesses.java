@@ -8,17 +8,20 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongPredicate;
+import java.util.stream.Stream;
 
 /**
  * Starts Spring Boot applications (a main class or a packaged jar) as real JVM processes and kills every process a test
  * saw (each pid that answered, wrote the PID file or descends from a started one) when the
- * test ends, passed or not. Their output goes to a log file that failure messages include.
+ * test ends, passed or not, then deletes the temporary directory it gave the JVMs. Their output
+ * goes to a log file that failure messages include.
  */
 public final class ApplicationProcesses implements AutoCloseable {
 
@@ -27,6 +30,9 @@ public final class ApplicationProcesses implements AutoCloseable {
 	private final Set<Long> pids = ConcurrentHashMap.newKeySet();
 
 	private final List<Process> roots = new ArrayList<>();
+
+	/** Where the started JVMs make their temporary files; created with the first, guarded by {@link #roots}. */
+	private Path temporary;
 
 	/**
 	 * Set in the environment of every process started here; new processes started by an
@@ -74,7 +80,7 @@ public final class ApplicationProcesses implements AutoCloseable {
 	 * @param directory the working directory, {@code null} for this one
 	 */
 	public long start(int port, List<String> command, Path directory) throws IOException {
-		ProcessBuilder builder = new ProcessBuilder(command);
+		ProcessBuilder builder = new ProcessBuilder(withOwnTemporaryDirectory(command));
 		mark(builder);
 		if (directory != null) {
 			builder.directory(directory.toFile());
@@ -101,7 +107,7 @@ public final class ApplicationProcesses implements AutoCloseable {
 	 * at once.
 	 */
 	public long startBeside(List<String> command, Path directory) throws IOException {
-		ProcessBuilder builder = new ProcessBuilder(command);
+		ProcessBuilder builder = new ProcessBuilder(withOwnTemporaryDirectory(command));
 		mark(builder);
 		Process process = builder.directory(directory.toFile())
 			.redirectErrorStream(true)
@@ -281,6 +287,54 @@ public final class ApplicationProcesses implements AutoCloseable {
 		return this.marker;
 	}
 
+	/**
+	 * A java command line with a temporary directory of this instance's, which {@link #close()}
+	 * deletes: Spring Boot's Tomcat and Jetty directories go there, which it asks the JVM to
+	 * delete at exit (an empty directory only) and a killed JVM does not delete at all. New
+	 * processes started by an upgrade run the same command line. The directory is directly in
+	 * the system's one, so that a handoff socket made in it keeps a short path. A command that
+	 * sets {@code java.io.tmpdir} itself keeps its own (the later flag wins); other commands are
+	 * returned as they are.
+	 */
+	private List<String> withOwnTemporaryDirectory(List<String> command) throws IOException {
+		if (command.isEmpty() || !Path.of(command.get(0)).getFileName().toString().equals("java")) {
+			return command;
+		}
+		synchronized (this.roots) {
+			if (this.temporary == null) {
+				this.temporary = Files.createTempDirectory("app");
+			}
+		}
+		List<String> withDirectory = new ArrayList<>(command);
+		withDirectory.add(1, "-Djava.io.tmpdir=" + this.temporary);
+		return withDirectory;
+	}
+
+	/** Deletes the temporary directory of the processes, once they are gone. */
+	private void deleteTemporaryDirectory() {
+		Path directory;
+		synchronized (this.roots) {
+			directory = this.temporary;
+			this.temporary = null;
+		}
+		if (directory == null) {
+			return;
+		}
+		try (Stream<Path> paths = Files.walk(directory)) {
+			paths.sorted(Comparator.reverseOrder()).forEach((path) -> {
+				try {
+					Files.deleteIfExists(path);
+				}
+				catch (IOException ex) {
+					// left behind in the system's temporary directory, which is all it costs
+				}
+			});
+		}
+		catch (IOException ex) {
+			// as above
+		}
+	}
+
 	private void mark(ProcessBuilder builder) {
 		int equals = this.marker.indexOf('=');
 		builder.environment().put(this.marker.substring(0, equals), this.marker.substring(equals + 1));
@@ -325,6 +379,7 @@ public final class ApplicationProcesses implements AutoCloseable {
 				}
 			});
 		}
+		deleteTemporaryDirectory();
 	}
 
 	private static void sleep(long millis) {
