@@ -540,7 +540,8 @@ final class TakeoverBenchmark {
 
 		private final List<Bin> bins;
 
-		private volatile Phase phase;
+		/** Guarded by this sampler: a phase's histograms are read once {@link #into} has moved on from it. */
+		private Phase phase;
 
 		Sampler(OpenLoopLoad load, long started, List<Bin> bins) {
 			super("sampler");
@@ -550,8 +551,11 @@ final class TakeoverBenchmark {
 			this.bins = bins;
 		}
 
-		/** From now on, into these histograms; {@code null} for none. */
-		void into(Histogram latency, Histogram lateness) {
+		/**
+		 * From now on, into these histograms; {@code null} for none. Returns once a sample that was
+		 * being added to the previous phase's histograms is in, so that the caller may read them.
+		 */
+		synchronized void into(Histogram latency, Histogram lateness) {
 			this.phase = (latency != null) ? new Phase(latency, lateness) : null;
 		}
 
@@ -574,10 +578,11 @@ final class TakeoverBenchmark {
 				next += BIN_MS * 1_000_000;
 				Histogram sample = this.load.sample();
 				Histogram late = this.load.sampleLateness();
-				Phase phase = this.phase;
-				if (phase != null) {
-					phase.latency().add(sample);
-					phase.lateness().add(late);
+				synchronized (this) {
+					if (this.phase != null) {
+						this.phase.latency().add(sample);
+						this.phase.lateness().add(late);
+					}
 				}
 				this.bins.add(new Bin(sinceMs(this.started), sample.getTotalCount(),
 						sample.getValueAtPercentile(99) / 1000.0, sample.getMaxValue() / 1000.0,
@@ -695,9 +700,9 @@ final class TakeoverBenchmark {
 		report.append(String.format("%n%s upgrades per run, triggered by %s. The steady state is measured for %d s "
 				+ "before the first upgrade and for %d s after each, from %d s after the new process was ready and "
 				+ "once the load is back to normal; its p99 is over all of these windows (in brackets, the lowest and "
-				+ "the highest window's). Overlap %s; warm-up: GET /, %s (requests or time), %s at a time (until the "
-				+ "JIT is idle: tableflip.warmup.until-jit-idle, at most %s in all); nice: "
-				+ "tableflip.takeover.start-nice=%s. *Upgrading* is from each trigger to 10 s after the new process is "
+				+ "the highest window's). The settings, where a mode's title names them: overlap %s; warm-up: GET /, %s "
+				+ "(requests or time), %s at a time (until the JIT is idle: tableflip.warmup.until-jit-idle, at most %s "
+				+ "in all); the new process at nice %s until ready (tableflip.takeover.start-nice). *Upgrading* is from each trigger to 10 s after the new process is "
 				+ "ready. *Cold start beside*: the same command started on other ports beside the loaded process, no "
 				+ "handoff, until ready. *Client CPU*: what the load client's JVM used at the offered rate, in cores. "
 				+ "*Client late*: the p99 of how late the client's own thread woke for a due request, in the steady "
