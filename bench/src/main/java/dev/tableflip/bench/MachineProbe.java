@@ -60,7 +60,28 @@ final class MachineProbe {
 					this.pageTableIsolation ? "on" : "off");
 		}
 
+		/**
+		 * Why this machine cannot tell a latency in milliseconds apart from its own noise, or
+		 * {@code null}: system calls slower than {@link #SLOW_SYSTEM_CALL_NANOS}, as on the
+		 * machines of this kind that isolate page tables under a hypervisor of their own.
+		 */
+		String cannotMeasure() {
+			if (!(this.systemCallNs > SLOW_SYSTEM_CALL_NANOS)) {
+				return null;
+			}
+			return String.format("a system call took %.2f µs (page-table isolation %s): on such a machine a server "
+					+ "on loopback serves about half as much, and its steady p99 is too high and too noisy for a 2x "
+					+ "target to be judged (see performance.md)", this.systemCallNs / 1000,
+					this.pageTableIsolation ? "on" : "off");
+		}
+
 	}
+
+	/**
+	 * Slower than this, a system call is not the CPU's own: 1.0 to 1.5 µs where seen (PVM, PTI on);
+	 * without page-table isolation one typically takes a tenth of a µs on today's CPUs.
+	 */
+	static final double SLOW_SYSTEM_CALL_NANOS = 500;
 
 	static Reading read() throws InterruptedException {
 		long fastest = Long.MAX_VALUE;

@@ -18,6 +18,7 @@ import java.util.DoubleSummaryStatistics;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -287,6 +288,9 @@ final class TakeoverBenchmark {
 					double rate = (fixedRate > 0) ? fixedRate : capacities.rate(load);
 					MachineProbe.Reading machine = MachineProbe.read();
 					System.out.println("machine before the run: " + machine);
+					if (machine.cannotMeasure() != null) {
+						System.out.println("warning: this machine cannot measure the target: " + machine.cannotMeasure());
+					}
 					Result result = benchmark.run(jdkName(jdk), load, mode, launcher, rate, capacities, machine);
 					System.out.println(summary(result));
 					System.out.println("bins written to " + bins(result, work));
@@ -739,6 +743,12 @@ final class TakeoverBenchmark {
 		for (Result result : results) {
 			report.append(String.format("- %s: %s%n", result.title(), result.machine()));
 		}
+		results.stream()
+			.map((result) -> result.machine().cannotMeasure())
+			.filter(Objects::nonNull)
+			.findFirst()
+			.ifPresent((reason) -> report.append(String.format("%n**This machine cannot measure the target**: %s.%n",
+					reason)));
 		return report.toString();
 	}
 

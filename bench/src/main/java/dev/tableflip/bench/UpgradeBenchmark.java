@@ -87,7 +87,11 @@ public final class UpgradeBenchmark {
 			return;
 		}
 		if (args.length > 0 && args[0].equals("machine")) {
-			System.out.println(MachineProbe.read());
+			MachineProbe.Reading machine = MachineProbe.read();
+			System.out.println(machine);
+			if (machine.cannotMeasure() != null) {
+				System.out.println("This machine cannot measure the takeover target: " + machine.cannotMeasure());
+			}
 			return;
 		}
 		Map<String, String> options = Options.parse(args, List.of("jar", "upgrades", "repeat", "out", "only", "java25"),
