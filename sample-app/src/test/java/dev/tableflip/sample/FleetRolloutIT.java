@@ -79,7 +79,12 @@ class FleetRolloutIT {
 		}
 		List<String> start = new ArrayList<>(List.of("start"));
 		this.hosts.forEach((host) -> start.add(host.unit()));
-		this.systemd.systemctl(start.toArray(String[]::new)); // returns once every unit said READY=1
+		try {
+			this.systemd.systemctl(start.toArray(String[]::new)); // returns once every unit said READY=1
+		}
+		catch (IOException ex) {
+			throw new IOException(ex.getMessage() + "\n" + output(), ex);
+		}
 	}
 
 	@AfterEach

@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongPredicate;
 import java.util.stream.Stream;
@@ -24,6 +25,12 @@ import java.util.stream.Stream;
  * goes to a log file that failure messages include.
  */
 public final class ApplicationProcesses implements AutoCloseable {
+
+	/** Below this, ports are left to the system's own services. */
+	private static final int FIRST_FREE_PORT = 10_000;
+
+	/** The ports {@link #freePort()} gave, so that it never gives one twice. */
+	private static final Set<Integer> handedOut = ConcurrentHashMap.newKeySet();
 
 	private final Path log;
 
@@ -262,9 +269,47 @@ public final class ApplicationProcesses implements AutoCloseable {
 		return new InetSocketAddress(InetAddress.getLoopbackAddress(), port);
 	}
 
+	/**
+	 * A port for a server that a test starts later: one nothing is bound to now, on any address,
+	 * below the kernel's ephemeral range, and not handed out before by this JVM. A port from the
+	 * ephemeral range (what binding port 0 gives) may be taken before the server binds it, as the
+	 * local port of an outgoing connection or by a listener on port 0; on CI, where Maven's
+	 * downloads hold many such ports, a unit of the sample once failed to start that way, or so
+	 * it seems (its output was lost).
+	 */
 	public static int freePort() throws IOException {
-		try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-			return socket.getLocalPort();
+		int ephemeral = ephemeralRangeStart();
+		int lowest = Math.max(FIRST_FREE_PORT, ephemeral - 12_000);
+		if (ephemeral - lowest < 1_000) { // a range that starts low leaves no room below it: the kernel's pick
+			try (ServerSocket socket = new ServerSocket(0)) {
+				return socket.getLocalPort();
+			}
+		}
+		for (int attempt = 0; attempt < 200; attempt++) {
+			int port = ThreadLocalRandom.current().nextInt(lowest, ephemeral);
+			if (!handedOut.add(port)) {
+				continue;
+			}
+			try (ServerSocket socket = new ServerSocket()) {
+				socket.setReuseAddress(false); // in use in any state, even TIME_WAIT: another
+				socket.bind(new InetSocketAddress(port));
+				return port;
+			}
+			catch (IOException inUse) {
+				// another one
+			}
+		}
+		throw new IOException("no free port between " + lowest + " and " + ephemeral + " in 200 attempts");
+	}
+
+	/** The first port of the kernel's ephemeral range ({@code net.ipv4.ip_local_port_range}; Linux's default 32768). */
+	private static int ephemeralRangeStart() {
+		try {
+			return Integer.parseInt(Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim()
+				.split("\\s+")[0]);
+		}
+		catch (IOException | RuntimeException ex) {
+			return 32768;
 		}
 	}
 

@@ -121,9 +121,19 @@ public final class SystemdUserManager implements AutoCloseable {
 		Result result = run(arguments);
 		if (result.exitCode() != 0) {
 			throw new IOException("systemctl --user " + String.join(" ", arguments) + " exited with "
-					+ result.exitCode() + ": " + result.output());
+					+ result.exitCode() + ": " + result.output() + whatHappened(arguments));
 		}
 		return result.output();
+	}
+
+	/** After a job that failed: the status of the units it named (how their processes ended). */
+	private String whatHappened(String... arguments) throws IOException, InterruptedException {
+		if (arguments.length < 2 || !List.of("start", "restart", "reload").contains(arguments[0])) {
+			return "";
+		}
+		List<String> status = new ArrayList<>(List.of("status", "--no-pager", "--full", "--lines=0"));
+		status.addAll(List.of(arguments).subList(1, arguments.length));
+		return "\n" + run(status.toArray(String[]::new)).output();
 	}
 
 	/** Runs {@code systemctl --user} and returns what it printed, whatever its exit code. */
