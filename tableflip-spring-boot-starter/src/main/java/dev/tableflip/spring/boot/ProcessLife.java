@@ -238,18 +238,22 @@ public final class ProcessLife {
 	// ---- STARTING: the application started; the before-ready steps, then ready or exit 1
 
 	/**
-	 * The application started: runs the before-ready steps on a thread of their own (they may
-	 * take seconds, and the other listeners of the application's ready event should not wait
-	 * for them), then tells tableflip this process is ready, or exits with status 1.
+	 * The application started: installs the upgrade signal's handler (a signal before ready is
+	 * refused), runs the before-ready steps on a thread of their own (they may take seconds, and
+	 * the other listeners of the application's ready event should not wait for them), then tells
+	 * tableflip this process is ready, or exits with status 1.
 	 */
 	public void started(Application application) {
 		this.application = application;
-		Thread becomeReady = new Thread(() -> becomeReady(application), "tableflip-takeover");
+		// before the before-ready steps, which may take minutes: a signal meanwhile is refused, not fatal
+		boolean bySignal = application.upgradeSignal() != null
+				&& UpgradeSignal.install(application.upgradeSignal(), () -> upgradeAsync("signal"));
+		Thread becomeReady = new Thread(() -> becomeReady(application, bySignal), "tableflip-takeover");
 		becomeReady.setDaemon(true);
 		becomeReady.start();
 	}
 
-	private void becomeReady(Application application) {
+	private void becomeReady(Application application, boolean bySignal) {
 		try {
 			application.takeover().runBeforeReady(this::step);
 			ready();
@@ -258,8 +262,8 @@ public final class ProcessLife {
 			giveUp(application, ex);
 			return;
 		}
-		if (application.upgradeSignal() != null) {
-			UpgradeSignal.install(application.upgradeSignal(), () -> upgradeAsync("signal"));
+		if (bySignal) {
+			UpgradeSignal.announce(application.upgradeSignal());
 		}
 	}
 

@@ -28,24 +28,35 @@ public final class UpgradeSignal {
 	}
 
 	/**
-	 * Runs {@code upgrade} on each delivery of the signal. Logs, rather than fails, when the
-	 * handler cannot work: the endpoint still can upgrade.
+	 * Runs {@code upgrade} on each delivery of the signal, from now on: installed before the
+	 * process is ready, so that a signal while it starts is refused (the upgrader is not ready)
+	 * rather than left to the JVM, which would exit. Logs, rather than fails, when the handler
+	 * cannot work: the endpoint still can upgrade.
+	 * @return whether the signal reaches the handler
 	 */
-	public static void install(String name, Runnable upgrade) {
+	public static boolean install(String name, Runnable upgrade) {
 		try {
 			SignalHandler previous = Signal.handle(new Signal(name), (signal) -> upgrade.run());
 			if (previous == SignalHandler.SIG_IGN) {
 				logger.warn("SIG" + name + " is ignored by this process (started under nohup?): the JVM will never "
 						+ "deliver it, so 'kill -" + name + "' cannot trigger upgrades. Start the process without "
 						+ "nohup, or upgrade through the tableflip actuator endpoint.");
-				return;
+				return false;
 			}
-			logger.info("Send SIG" + name + " to process " + ProcessHandle.current().pid() + " to upgrade it");
+			logger.info("SIG" + name + " upgrades process " + ProcessHandle.current().pid()
+					+ " once it is ready; until then it is refused");
+			return true;
 		}
 		catch (IllegalArgumentException ex) {
 			logger.warn("Cannot handle SIG" + name + " (" + ex.getMessage() + "; the JVM's -Xrs option reserves "
 					+ "it): upgrades by signal are off, the tableflip actuator endpoint still works");
+			return false;
 		}
+	}
+
+	/** Says, once the process is ready, how to upgrade it. */
+	public static void announce(String name) {
+		logger.info("Send SIG" + name + " to process " + ProcessHandle.current().pid() + " to upgrade it");
 	}
 
 }
