@@ -3,12 +3,14 @@ package dev.tableflip.spring.boot.it;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import dev.tableflip.testsupport.ApplicationProcesses;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -17,6 +19,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * "APPLICATION FAILED TO START" with what is wrong and the action to take, and a non-zero exit.
  */
 class StartupFailureTest {
+
+	@TempDir
+	Path temporary;
 
 	@Test
 	void missingAddOpensIsExplainedWithTheOptionToAdd() throws Exception {
@@ -52,9 +57,14 @@ class StartupFailureTest {
 		}
 	}
 
-	/** Runs the command, which must fail to start: its output, with Boot's report in it. */
-	private static String failedStart(List<String> command) throws Exception {
-		Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+	/**
+	 * Runs the command, which must fail to start: its output, with Boot's report in it. Its
+	 * temporary files (Tomcat's directories) go to a directory of the test's.
+	 */
+	private String failedStart(List<String> command) throws Exception {
+		List<String> withTemporary = new ArrayList<>(command);
+		withTemporary.add(1, "-Djava.io.tmpdir=" + this.temporary);
+		Process process = new ProcessBuilder(withTemporary).redirectErrorStream(true).start();
 		try {
 			String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
 			assertThat(process.waitFor(60, TimeUnit.SECONDS)).as(output).isTrue();
