@@ -238,8 +238,8 @@ public final class ProcessLife {
 	// ---- STARTING: the application started; the before-ready steps, then ready or exit 1
 
 	/**
-	 * The application started: installs the upgrade signal's handler (a signal before ready is
-	 * refused), runs the before-ready steps on a thread of their own (they may take seconds, and
+	 * The application started: takes the upgrade signal (a signal before ready is refused),
+	 * runs the before-ready steps on a thread of their own (they may take seconds, and
 	 * the other listeners of the application's ready event should not wait for them), then tells
 	 * tableflip this process is ready, or exits with status 1.
 	 */
@@ -247,7 +247,7 @@ public final class ProcessLife {
 		this.application = application;
 		// before the before-ready steps, which may take minutes: a signal meanwhile is refused, not fatal
 		boolean bySignal = application.upgradeSignal() != null
-				&& UpgradeSignal.install(application.upgradeSignal(), () -> upgradeAsync("signal"));
+				&& UpgradeSignal.upgradeWith(application.upgradeSignal(), () -> upgradeAsync("signal"));
 		Thread becomeReady = new Thread(() -> becomeReady(application, bySignal), "tableflip-takeover");
 		becomeReady.setDaemon(true);
 		becomeReady.start();
