@@ -2,11 +2,10 @@ package dev.tableflip.spring.boot.it;
 
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import dev.tableflip.testsupport.ApplicationProcesses;
 import org.junit.jupiter.api.Test;
@@ -21,7 +20,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class StartupFailureTest {
 
 	@TempDir
-	Path temporary;
+	Path directory;
 
 	@Test
 	void missingAddOpensIsExplainedWithTheOptionToAdd() throws Exception {
@@ -58,22 +57,18 @@ class StartupFailureTest {
 	}
 
 	/**
-	 * Runs the command, which must fail to start: its output, with Boot's report in it. Its
-	 * temporary files (Tomcat's directories) go to a directory of the test's.
+	 * Runs the command, which must fail to start: its output, with Boot's report in it. Started
+	 * as the other tests start theirs, so that its temporary files and, should it not exit, the
+	 * process itself are cleaned up.
 	 */
 	private String failedStart(List<String> command) throws Exception {
-		List<String> withTemporary = new ArrayList<>(command);
-		withTemporary.add(1, "-Djava.io.tmpdir=" + this.temporary);
-		Process process = new ProcessBuilder(withTemporary).redirectErrorStream(true).start();
-		try {
-			String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-			assertThat(process.waitFor(60, TimeUnit.SECONDS)).as(output).isTrue();
-			assertThat(process.exitValue()).as("exit status\n" + output).isNotZero();
+		try (ApplicationProcesses processes = new ApplicationProcesses(this.directory)) {
+			long pid = processes.startBeside(command, this.directory);
+			int status = processes.awaitExitStatus(pid, Duration.ofSeconds(60));
+			String output = processes.output();
+			assertThat(status).as("exit status\n" + output).isNotZero();
 			assertThat(output).contains("APPLICATION FAILED TO START").contains("Description:");
 			return output;
-		}
-		finally {
-			process.destroyForcibly();
 		}
 	}
 
