@@ -61,6 +61,7 @@ public final class Takeover {
 	private void run(TakeoverStep step, Consumer<@Nullable String> running) throws TakeoverFailedException, IOException {
 		long started = System.nanoTime();
 		running.accept(step.name());
+		logger.info("Takeover step '" + step.name() + "' started");
 		try {
 			step.run();
 			logger.info("Takeover step '" + step.name() + "' done in " + (System.nanoTime() - started) / 1_000_000
