@@ -64,6 +64,9 @@ final class Child {
 
 	private final Map<String, String> notes;
 
+	/** Completes when the child holds the descriptors handed over (and never if it does not). */
+	private final CompletableFuture<Void> handedOff = new CompletableFuture<>();
+
 	/** Completes when the child is ready, or fails with the reason it never will be. */
 	private final CompletableFuture<Void> ready = new CompletableFuture<>();
 
@@ -159,6 +162,11 @@ final class Child {
 		return this.ready;
 	}
 
+	/** Completes when the new process holds the descriptors (before it is ready); never if it fails first. */
+	CompletableFuture<Void> handedOff() {
+		return this.handedOff;
+	}
+
 	/**
 	 * Completes when the new process, after it was ready, exited or reported that it will not
 	 * serve; the exception says which, and how long after it was ready. Learnt from the
@@ -241,6 +249,7 @@ final class Child {
 					this.notes));
 			logger.info("Handed {} descriptor(s) to new process {}; waiting until it is ready", this.handoffs.size(),
 					pid());
+			this.handedOff.complete(null);
 			Frame ready = Handshake.read(input);
 			if (ready == null) {
 				throw new ProtocolException("it closed the handoff connection before it was ready");

@@ -1,6 +1,7 @@
 package dev.tableflip;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -46,6 +47,12 @@ import org.slf4j.LoggerFactory;
  * so its callbacks may call anything (even {@code System.exit} while a shutdown hook calls
  * {@code stop()}). A new process that {@code stop()} kills is dead before {@code exit()}
  * completes.
+ *
+ * <p>Under systemd, one process at a time is the unit's main process and speaks for it: the
+ * first one, and a new one from the moment its parent has exited. The main process keeps the
+ * unit's {@code PIDFile=}, if it has one, naming the process systemd should take over if it
+ * dies: itself, and during an upgrade the new process once it holds the sockets, until the
+ * upgrade fails or rolls back.
  */
 final class ProcessUpgrader implements Upgrader {
 
@@ -108,7 +115,12 @@ final class ProcessUpgrader implements Upgrader {
 		this.lineage = (parent != null) ? parent.lineage() : Lineage.first();
 		this.mainProcess = parent == null;
 		if (parent != null) {
-			parent.exited().thenRun(this::becameMainProcess);
+			// on a thread of its own: it may wait, and gone() completes exited() under this upgrader's lock
+			parent.exited().thenRun(() -> {
+				Thread main = new Thread(this::becameMainProcess, "tableflip-main-process");
+				main.setDaemon(true);
+				main.start();
+			});
 		}
 		else {
 			this.systemd.extend(options.upgradeTimeout()); // the first start may take as long as a new process may
@@ -208,12 +220,9 @@ final class ProcessUpgrader implements Upgrader {
 		}
 		if (this.mainProcess) {
 			storeWithSystemd();
-		}
-		if (this.parent == null) {
+			// the first process; or a new one whose parent died before it was ready (see becameMainProcess)
+			this.systemd.follow(ProcessHandle.current().pid());
 			this.systemd.ready(serving());
-		}
-		else if (this.mainProcess) {
-			this.systemd.status(serving());
 		}
 	}
 
@@ -306,6 +315,7 @@ final class ProcessUpgrader implements Upgrader {
 		logger.info("Upgrade ({}): started new process {}", cause, this.child.pid());
 		CompletableFuture<Long> result = new CompletableFuture<>();
 		Child started = this.child;
+		started.handedOff().thenRun(() -> successorHoldsTheSockets(started));
 		Thread upgrade = new Thread(() -> runUpgrade(started, startedLower, result), "tableflip-upgrade");
 		upgrade.setDaemon(true);
 		upgrade.start();
@@ -395,6 +405,18 @@ final class ProcessUpgrader implements Upgrader {
 			Thread.currentThread().interrupt();
 			throw new UpgradeException(Reason.STOPPED, "interrupted while waiting for " + child, child.pid(),
 					Integer.MIN_VALUE, ex);
+		}
+	}
+
+	/**
+	 * The new process holds the sockets: if this process dies now, the new one goes on alone and
+	 * serves once ready, so systemd should take it for the main process ({@link Systemd#follow}).
+	 * Not earlier: {@code ExecReload=kill} has exited by then, and systemd has read the file again
+	 * after it, while it still named this process.
+	 */
+	private synchronized void successorHoldsTheSockets(Child child) {
+		if (this.mainProcess && this.child == child && this.state == State.UPGRADING) {
+			this.systemd.follow(child.pid());
 		}
 	}
 
@@ -507,6 +529,7 @@ final class ProcessUpgrader implements Upgrader {
 				}
 			}
 			if (this.mainProcess) {
+				this.systemd.follow(ProcessHandle.current().pid());
 				this.systemd.reloaded("Upgrade rolled back (" + lost.reason() + "): " + message + "; " + serving());
 			}
 		}
@@ -527,6 +550,9 @@ final class ProcessUpgrader implements Upgrader {
 	private synchronized void failed(UpgradeException failure) {
 		this.child = null;
 		this.lineage = this.lineage.after(failure, Instant.now());
+		if (this.mainProcess) {
+			this.systemd.follow(ProcessHandle.current().pid());
+		}
 		if (this.mainProcess && this.state == State.UPGRADING) {
 			this.systemd.reloaded("Upgrade failed (" + failure.reason() + "): " + failure.getMessage() + "; "
 					+ serving());
@@ -536,12 +562,48 @@ final class ProcessUpgrader implements Upgrader {
 		}
 	}
 
-	/** The parent has exited: systemd took the main pid over to this process, which speaks from now on. */
-	private synchronized void becameMainProcess() {
-		this.mainProcess = true;
-		if (this.state != State.STARTING) {
-			storeWithSystemd();
-			this.systemd.status(serving());
+	/**
+	 * The parent has exited, and this process speaks for the unit from now on. After a hand-over
+	 * systemd took the main pid over to this process already (MAINPID=); if the parent died,
+	 * systemd takes it from the unit's PID file ({@link Systemd#follow}) as it reaps the parent:
+	 * until then it would drop what this process says, so this waits for that first.
+	 */
+	private void becameMainProcess() {
+		synchronized (this) {
+			this.mainProcess = true;
+		}
+		if (this.systemd.inUse()) {
+			awaitReaped(this.parent.pid());
+		}
+		synchronized (this) {
+			long self = ProcessHandle.current().pid();
+			if (this.state == State.STARTING) {
+				logger.warn("The old process {} exited before process {} was ready: this process goes on alone and "
+						+ "serves once it is ready", this.parent.pid(), self);
+				this.systemd.follow(self);
+				this.systemd.status("Starting: process " + self + " (generation " + generation()
+						+ ") goes on alone; the old process " + this.parent.pid() + " exited before it was ready");
+			}
+			else if (this.state == State.READY) { // not during an upgrade of its own, which speaks for itself
+				this.systemd.follow(self);
+				storeWithSystemd();
+				this.systemd.ready(serving());
+			}
+		}
+	}
+
+	/** Waits, a few seconds at most, until the exited process is reaped: its reaper (systemd) has handled its exit. */
+	private static void awaitReaped(long pid) {
+		Path entry = Path.of("/proc", Long.toString(pid));
+		long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+		while (Files.exists(entry) && System.nanoTime() < deadline) {
+			try {
+				Thread.sleep(10);
+			}
+			catch (InterruptedException ex) {
+				Thread.currentThread().interrupt();
+				return;
+			}
 		}
 	}
 

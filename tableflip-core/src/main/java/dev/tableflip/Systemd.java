@@ -2,6 +2,7 @@ package dev.tableflip;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -35,15 +36,23 @@ final class Systemd {
 	 */
 	static final String FDSTORE = "FDSTORE";
 
+	/** The variable systemd sets to the unit's {@code PIDFile=}. */
+	static final String PIDFILE = "PIDFILE";
+
 	private final String socket;
 
 	private final boolean fdStore;
 
+	private final Path pidFile;
+
 	private volatile boolean warned;
 
-	private Systemd(String socket, boolean fdStore) {
+	private volatile long followed;
+
+	private Systemd(String socket, boolean fdStore, Path pidFile) {
 		this.socket = socket;
 		this.fdStore = fdStore;
+		this.pidFile = pidFile;
 	}
 
 	/** The notifier for this environment: silent unless {@code NOTIFY_SOCKET} is set. */
@@ -57,7 +66,39 @@ final class Systemd {
 			logger.warn("Ignoring {}={}: not a number of descriptors", FDSTORE, environment.get(FDSTORE));
 			fdStore = 0;
 		}
-		return new Systemd((socket == null || socket.isBlank()) ? null : socket, fdStore > 0);
+		String pidFile = environment.get(PIDFILE);
+		return new Systemd((socket == null || socket.isBlank()) ? null : socket, fdStore > 0,
+				(pidFile == null || pidFile.isBlank()) ? null : Path.of(pidFile));
+	}
+
+	/** Whether the process runs under systemd as a unit that hears from it or follows its PID file. */
+	boolean inUse() {
+		return this.socket != null || this.pidFile != null;
+	}
+
+	/**
+	 * Names the process systemd should take for the unit's main process if the main process
+	 * dies: the unit's {@code PIDFile=}, which systemd reads again when its main process exits,
+	 * and if the file names another live process of the unit, makes that one the main process
+	 * and keeps the unit running. The main process names itself, and during an upgrade the new
+	 * process from the moment it holds the sockets: a crash of the old process then leaves the
+	 * new one serving as the main process instead of stopping the unit. Does nothing without a
+	 * {@code PIDFile=}, or when the file names that process already.
+	 */
+	void follow(long pid) {
+		if (this.pidFile == null || this.followed == pid) {
+			return;
+		}
+		try {
+			PidFile.write(this.pidFile, pid);
+			this.followed = pid;
+			logger.debug("Wrote {} into the unit's PID file {}", pid, this.pidFile);
+		}
+		catch (IOException | RuntimeException ex) {
+			this.followed = 0;
+			logger.warn("Cannot write {} into the unit's PID file {} (PIDFile=, {}): {}; if the main process dies "
+					+ "during an upgrade, systemd stops the unit", pid, this.pidFile, PIDFILE, ex.getMessage());
+		}
 	}
 
 	/** This process serves: {@code READY=1}. */

@@ -6,7 +6,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
-import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import dev.tableflip.testsupport.ApplicationProcesses;
 import dev.tableflip.testsupport.HttpLoad;
@@ -70,50 +71,134 @@ class SystemdIT {
 	}
 
 	/**
-	 * The unit as the sample ships it ({@code ExecReload=kill -HUP}, an fd store, restart on
-	 * failure): reloads under load, a new process killed in its probation, a crash of the main
-	 * process. One service's life: every start of it costs seconds.
+	 * The unit as the sample ships it ({@code ExecReload=kill -HUP}, a {@code PIDFile=}, an fd
+	 * store, restart on failure): a reload under load, a new process killed in its probation,
+	 * the old (main) process killed before the new one is ready and in its probation, a crash
+	 * of the main process. One service's life: every start of it costs seconds.
 	 */
 	@Test
 	void notifyUnitWithAnFdStoreReloadsRollsBackAndSurvivesACrash() throws Exception {
 		// systemd 254+ sets FDSTORE itself from FileDescriptorStoreMax=; older ones need it said.
-		install("notify", "FileDescriptorStoreMax=8\nEnvironment=FDSTORE=8\nRestart=on-failure\nRestartSec=100ms\n");
+		install("notify", "PIDFile=" + this.deployment.resolve("main.pid")
+				+ "\nFileDescriptorStoreMax=8\nEnvironment=FDSTORE=8\nRestart=on-failure\nRestartSec=100ms\n");
 		this.systemd.systemctl("start", SERVICE); // returns once the service said READY=1
 		long main = this.systemd.mainPid(SERVICE);
 		assertThat(HttpLoad.pidOf(get("/"))).as("the main pid serves").isEqualTo(main);
 		assertThat(status()).contains("Serving: generation 1");
 
-		main = reloadsUnderLoadMoveTheMainPid(main);
+		main = reloadUnderLoadMovesTheMainPid(main);
 		newProcessKilledInItsProbationLeavesTheMainPidServing(main);
+		main = oldProcessKilledBeforeTheNewOneIsReadyLeavesTheNewOneAsTheMainPid(main);
+		main = oldProcessKilledInTheProbationLeavesTheNewOneAsTheMainPid(main);
 		fileDescriptorStoreKeepsTheListenerThroughACrashOfTheMainProcess(main);
 	}
 
-	private long reloadsUnderLoadMoveTheMainPid(long main) throws Exception {
-		long current = main;
+	private long reloadUnderLoadMovesTheMainPid(long main) throws Exception {
+		long current;
 		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), false, "/", 4, 2, HttpLoad.TESTS_PAUSE)) {
 			Thread.sleep(1000);
-			for (int reload = 1; reload <= 2; reload++) {
-				long old = current;
-				// ExecReload=kill -HUP returns at once; the old process then says RELOADING=1, READY=1 once
-				// the new process is ready, and MAINPID=<new> once its probation is over.
-				this.systemd.systemctl("reload", SERVICE);
-				current = awaitMainPidOtherThan(old);
-				this.processes.awaitGone(old, WAIT);
-				assertThat(this.systemd.mainPid(SERVICE)).isEqualTo(current);
-				Map<String, String> unit = this.systemd.show(SERVICE, "ActiveState", "SubState", "NRestarts");
-				assertThat(unit).containsEntry("ActiveState", "active")
-					.containsEntry("SubState", "running")
-					.containsEntry("NRestarts", "0");
-				awaitStatus("Serving: generation " + (reload + 1));
-				Thread.sleep(1000);
-			}
+			// ExecReload=kill -HUP returns at once; the old process then says RELOADING=1, READY=1 once
+			// the new process is ready, and MAINPID=<new> once its probation is over.
+			this.systemd.systemctl("reload", SERVICE);
+			current = awaitMainPidOtherThan(main);
+			this.processes.awaitGone(main, WAIT);
+			assertThat(this.systemd.mainPid(SERVICE)).isEqualTo(current);
+			assertUnitRunsWithoutRestart();
+			awaitStatus("Serving: generation 2");
+			Thread.sleep(1000);
 			load.close();
-			System.out.println("systemd, 2 reloads under load: " + load.summary());
+			System.out.println("systemd, a reload under load: " + load.summary());
 			assertThat(load.failed()).as(load.summary() + "\n" + output()).isZero();
-			assertThat(load.pids()).hasSize(3);
+			assertThat(load.pids()).containsExactlyInAnyOrder(main, current);
 		}
 		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(current);
+		assertThat(Files.readString(this.deployment.resolve("main.pid"))).isEqualTo(current + "\n");
 		return current;
+	}
+
+	/**
+	 * The main process is killed once the new process holds the sockets and before it is ready
+	 * (it warms up for 5 s): systemd reads the unit's PID file, which names the new process from
+	 * that moment, and takes it for the main process instead of stopping the unit.
+	 */
+	private long oldProcessKilledBeforeTheNewOneIsReadyLeavesTheNewOneAsTheMainPid(long main) throws Exception {
+		Files.writeString(this.deployment.resolve("extra.properties"),
+				"sample.greeting=v1\ntableflip.warmup.requests[0].path=/\ntableflip.warmup.duration=5s\n");
+		long child;
+		try (HttpLoad load = new HttpLoad(ApplicationProcesses.address(this.port), false, "/", 4, 2, HttpLoad.TESTS_PAUSE)) {
+			Thread.sleep(500);
+			this.systemd.systemctl("reload", SERVICE);
+			child = awaitHandedOffByTheMainProcess(main);
+			ApplicationProcesses.signal("KILL", main);
+
+			assertThat(awaitMainPidOtherThan(main)).as("systemd's main pid\n" + output()).isEqualTo(child);
+			awaitStatus("Starting: process " + child);
+			awaitStatus("Serving: generation");
+			assertThat(status()).contains("process " + child + ",");
+			assertUnitRunsWithoutRestart();
+			Thread.sleep(500);
+			load.close();
+			System.out.println("systemd, main process killed before the new one was ready, under load: "
+					+ load.summary());
+			assertThat(load.failed()).as("at most the requests in flight on the killed process: " + load.summary())
+				.isLessThanOrEqualTo(6);
+			assertThat(load.pids()).contains(child);
+		}
+		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(child);
+		Files.writeString(this.deployment.resolve("extra.properties"), "sample.greeting=v1\n");
+		return child;
+	}
+
+	/** The main process is killed in the probation of the new one, which is ready and serves beside it. */
+	private long oldProcessKilledInTheProbationLeavesTheNewOneAsTheMainPid(long main) throws Exception {
+		Files.writeString(this.deployment.resolve("extra.properties"),
+				"sample.greeting=v1\ntableflip.takeover.probation=30s\n");
+		this.systemd.systemctl("reload", SERVICE);
+		awaitStatus("Probation: new process");
+		long child = Long.parseLong(status().replaceAll("^Probation: new process (\\d+) .*", "$1"));
+		this.processes.track(child);
+		assertThat(Files.readString(this.deployment.resolve("main.pid"))).isEqualTo(child + "\n");
+		ApplicationProcesses.signal("KILL", main);
+
+		assertThat(awaitMainPidOtherThan(main)).as("systemd's main pid\n" + output()).isEqualTo(child);
+		awaitStatus("process " + child + ",");
+		assertThat(status()).startsWith("Serving: generation");
+		assertUnitRunsWithoutRestart();
+		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(child);
+		Files.writeString(this.deployment.resolve("extra.properties"), "sample.greeting=v1\n");
+		return child;
+	}
+
+	/** The new process the main process handed the sockets to, once the unit's PID file names it. */
+	private long awaitHandedOffByTheMainProcess(long main) throws Exception {
+		Pattern handed = Pattern.compile(" " + main + " --- .*Handed \\d+ descriptor\\(s\\) to new process (\\d+)");
+		Path pidFile = this.deployment.resolve("main.pid");
+		long deadline = System.nanoTime() + WAIT.toNanos();
+		while (System.nanoTime() < deadline) {
+			Matcher matcher = handed.matcher(output());
+			long child = -1;
+			while (matcher.find()) { // the last: earlier upgrades handed sockets over too
+				child = Long.parseLong(matcher.group(1));
+			}
+			if (child > 0) {
+				this.processes.track(child);
+				if (Files.readString(pidFile).equals(child + "\n")) {
+					return child;
+				}
+			}
+			Thread.sleep(20);
+		}
+		throw new AssertionError("process " + main + " handed no sockets over, or " + pidFile
+				+ " does not name the new process\n" + output());
+	}
+
+	/** Active, running, never restarted, and no failure recorded (systemd took no death of a main pid as one). */
+	private void assertUnitRunsWithoutRestart() throws Exception {
+		assertThat(this.systemd.show(SERVICE, "ActiveState", "SubState", "NRestarts", "Result"))
+			.containsEntry("ActiveState", "active")
+			.containsEntry("SubState", "running")
+			.containsEntry("NRestarts", "0")
+			.containsEntry("Result", "success");
 	}
 
 	private void newProcessKilledInItsProbationLeavesTheMainPidServing(long main) throws Exception {
@@ -130,6 +215,8 @@ class SystemdIT {
 		assertThat(status()).contains("new process " + child + " exited with code 137 (SIGKILL)")
 			.contains("process " + main + " took the service back");
 		assertThat(this.systemd.mainPid(SERVICE)).isEqualTo(main);
+		assertThat(Files.readString(this.deployment.resolve("main.pid"))).as("the unit's PID file names the main pid again")
+			.isEqualTo(main + "\n");
 		assertThat(this.systemd.show(SERVICE, "ActiveState", "NRestarts")).containsEntry("ActiveState", "active")
 			.containsEntry("NRestarts", "0");
 		assertThat(HttpLoad.pidOf(get("/"))).isEqualTo(main);
