@@ -104,6 +104,9 @@ final class ProcessUpgrader implements Upgrader {
 	 */
 	private volatile boolean mainProcess;
 
+	/** Whether this process named its new process in the unit's PID file ({@link Systemd#follow}); under the lock. */
+	private boolean unitFollowsChild;
+
 	private ProcessUpgrader(UpgraderOptions options, Parent parent, Map<Descriptor, Integer> activated,
 			Systemd systemd) {
 		this.options = options;
@@ -417,6 +420,15 @@ final class ProcessUpgrader implements Upgrader {
 	private synchronized void successorHoldsTheSockets(Child child) {
 		if (this.mainProcess && this.child == child && this.state == State.UPGRADING) {
 			this.systemd.follow(child.pid());
+			this.unitFollowsChild = true;
+		}
+	}
+
+	/** The upgrade failed or rolled back: systemd should follow this process again. Under the lock. */
+	private void unitFollowsThisProcessAgain() {
+		if (this.unitFollowsChild) {
+			this.unitFollowsChild = false;
+			this.systemd.follow(ProcessHandle.current().pid());
 		}
 	}
 
@@ -528,8 +540,8 @@ final class ProcessUpgrader implements Upgrader {
 							pidFile, describe(ex));
 				}
 			}
+			unitFollowsThisProcessAgain();
 			if (this.mainProcess) {
-				this.systemd.follow(ProcessHandle.current().pid());
 				this.systemd.reloaded("Upgrade rolled back (" + lost.reason() + "): " + message + "; " + serving());
 			}
 		}
@@ -550,9 +562,7 @@ final class ProcessUpgrader implements Upgrader {
 	private synchronized void failed(UpgradeException failure) {
 		this.child = null;
 		this.lineage = this.lineage.after(failure, Instant.now());
-		if (this.mainProcess) {
-			this.systemd.follow(ProcessHandle.current().pid());
-		}
+		unitFollowsThisProcessAgain();
 		if (this.mainProcess && this.state == State.UPGRADING) {
 			this.systemd.reloaded("Upgrade failed (" + failure.reason() + "): " + failure.getMessage() + "; "
 					+ serving());

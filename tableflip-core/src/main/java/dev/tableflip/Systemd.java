@@ -47,8 +47,6 @@ final class Systemd {
 
 	private volatile boolean warned;
 
-	private volatile long followed;
-
 	private Systemd(String socket, boolean fdStore, Path pidFile) {
 		this.socket = socket;
 		this.fdStore = fdStore;
@@ -83,19 +81,17 @@ final class Systemd {
 	 * and keeps the unit running. The main process names itself, and during an upgrade the new
 	 * process from the moment it holds the sockets: a crash of the old process then leaves the
 	 * new one serving as the main process instead of stopping the unit. Does nothing without a
-	 * {@code PIDFile=}, or when the file names that process already.
+	 * {@code PIDFile=}.
 	 */
 	void follow(long pid) {
-		if (this.pidFile == null || this.followed == pid) {
+		if (this.pidFile == null) {
 			return;
 		}
 		try {
 			PidFile.write(this.pidFile, pid);
-			this.followed = pid;
 			logger.debug("Wrote {} into the unit's PID file {}", pid, this.pidFile);
 		}
 		catch (IOException | RuntimeException ex) {
-			this.followed = 0;
 			logger.warn("Cannot write {} into the unit's PID file {} (PIDFile=, {}): {}; if the main process dies "
 					+ "during an upgrade, systemd stops the unit", pid, this.pidFile, PIDFILE, ex.getMessage());
 		}
