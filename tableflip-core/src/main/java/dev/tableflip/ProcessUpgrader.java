@@ -51,8 +51,9 @@ import org.slf4j.LoggerFactory;
  * <p>Under systemd, one process at a time is the unit's main process and speaks for it: the
  * first one, and a new one from the moment its parent has exited. The main process keeps the
  * unit's {@code PIDFile=}, if it has one, naming the process systemd should take over if it
- * dies: itself, and during an upgrade the new process once it holds the sockets, until the
- * upgrade fails or rolls back.
+ * dies: itself, and during an upgrade, from the moment the new process holds the sockets until
+ * it is ready (or the upgrade fails or stops), the new process; from the hand-over on, the new
+ * process again.
  */
 final class ProcessUpgrader implements Upgrader {
 
@@ -104,7 +105,7 @@ final class ProcessUpgrader implements Upgrader {
 	 */
 	private volatile boolean mainProcess;
 
-	/** Whether this process named its new process in the unit's PID file ({@link Systemd#follow}); under the lock. */
+	/** Whether the unit's PID file names the new process while it gets ready ({@link Systemd#follow}); under the lock. */
 	private boolean unitFollowsChild;
 
 	private ProcessUpgrader(UpgraderOptions options, Parent parent, Map<Descriptor, Integer> activated,
@@ -412,19 +413,22 @@ final class ProcessUpgrader implements Upgrader {
 	}
 
 	/**
-	 * The new process holds the sockets: if this process dies now, the new one goes on alone and
-	 * serves once ready, so systemd should take it for the main process ({@link Systemd#follow}).
-	 * Not earlier: {@code ExecReload=kill} has exited by then, and systemd has read the file again
-	 * after it, while it still named this process.
+	 * The new process holds the sockets: if this process dies before the new one is ready, the
+	 * new one goes on alone and serves once ready, so systemd should take it for the main
+	 * process ({@link Systemd#follow}). Only while the unit is {@code reloading} (a notify unit
+	 * after RELOADING=1): systemd then runs no {@code ExecReload=} command, after which it would
+	 * read the file too and take the new process over while this one lives. Not earlier: the
+	 * {@code kill} of {@code ExecReload=kill -HUP} has exited by then, and a blocking
+	 * {@code ExecReload=} returns only when the new process is ready, when the file names this
+	 * process again ({@link #childReady}).
 	 */
 	private synchronized void successorHoldsTheSockets(Child child) {
-		if (this.mainProcess && this.child == child && this.state == State.UPGRADING) {
-			this.systemd.follow(child.pid());
-			this.unitFollowsChild = true;
+		if (this.mainProcess && this.systemd.notifies() && this.child == child && this.state == State.UPGRADING) {
+			this.unitFollowsChild = this.systemd.follow(child.pid());
 		}
 	}
 
-	/** The upgrade failed or rolled back: systemd should follow this process again. Under the lock. */
+	/** The new process is ready, failed, or this one stops: systemd should follow this process again. Under the lock. */
 	private void unitFollowsThisProcessAgain() {
 		if (this.unitFollowsChild) {
 			this.unitFollowsChild = false;
@@ -457,6 +461,8 @@ final class ProcessUpgrader implements Upgrader {
 			if (this.state != State.UPGRADING) {
 				return false;
 			}
+			// before the unit is active again (READY=1) and before upgrade() returns (a blocking ExecReload=)
+			unitFollowsThisProcessAgain();
 			if (probation.isZero()) {
 				logger.info("Upgrade: new process {} is ready after {} ms", child.pid(), tookMillis);
 				handOver(child);
@@ -507,6 +513,7 @@ final class ProcessUpgrader implements Upgrader {
 		this.state = State.UPGRADED;
 		this.lineage = this.lineage.after(null, Instant.now());
 		if (this.mainProcess) {
+			this.systemd.follow(child.pid()); // if it dies during this process's drain, the unit stops
 			this.systemd.handedOver(child.pid(), "Handed over to process " + child.pid() + " (generation "
 					+ (generation() + 1) + "); process " + ProcessHandle.current().pid() + " drains");
 			this.mainProcess = false; // from now on the new process speaks for the unit
@@ -540,7 +547,6 @@ final class ProcessUpgrader implements Upgrader {
 							pidFile, describe(ex));
 				}
 			}
-			unitFollowsThisProcessAgain();
 			if (this.mainProcess) {
 				this.systemd.reloaded("Upgrade rolled back (" + lost.reason() + "): " + message + "; " + serving());
 			}
@@ -606,7 +612,12 @@ final class ProcessUpgrader implements Upgrader {
 	private static void awaitReaped(long pid) {
 		Path entry = Path.of("/proc", Long.toString(pid));
 		long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-		while (Files.exists(entry) && System.nanoTime() < deadline) {
+		while (Files.exists(entry)) {
+			if (System.nanoTime() > deadline) {
+				logger.warn("The old process {} is not reaped after 5 s: systemd may drop what this process tells it "
+						+ "until it is", pid);
+				return;
+			}
 			try {
 				Thread.sleep(10);
 			}
@@ -664,6 +675,7 @@ final class ProcessUpgrader implements Upgrader {
 				case UPGRADING -> {
 					killed = this.child;
 					this.state = State.STOPPED;
+					unitFollowsThisProcessAgain();
 				}
 				case STARTING, READY -> this.state = State.STOPPED;
 			}

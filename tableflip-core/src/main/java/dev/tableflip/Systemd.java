@@ -74,26 +74,34 @@ final class Systemd {
 		return this.socket != null || this.pidFile != null;
 	}
 
+	/** Whether systemd hears from this process: a {@code Type=notify} or {@code Type=notify-reload} unit. */
+	boolean notifies() {
+		return this.socket != null;
+	}
+
 	/**
 	 * Names the process systemd should take for the unit's main process if the main process
-	 * dies: the unit's {@code PIDFile=}, which systemd reads again when its main process exits,
-	 * and if the file names another live process of the unit, makes that one the main process
-	 * and keeps the unit running. The main process names itself, and during an upgrade the new
-	 * process from the moment it holds the sockets: a crash of the old process then leaves the
-	 * new one serving as the main process instead of stopping the unit. Does nothing without a
-	 * {@code PIDFile=}.
+	 * dies: the unit's {@code PIDFile=}, which systemd reads again when its main process exits
+	 * (and after each {@code ExecReload=} command), and if the file names another live process
+	 * of the unit, makes that one the main process and keeps the unit running. The main process
+	 * names itself, and while a new process it handed the sockets to gets ready, that one: a
+	 * crash of the old process then leaves the new one serving as the main process instead of
+	 * stopping the unit. Does nothing without a {@code PIDFile=}.
+	 * @return whether the file names {@code pid} now
 	 */
-	void follow(long pid) {
+	boolean follow(long pid) {
 		if (this.pidFile == null) {
-			return;
+			return false;
 		}
 		try {
 			PidFile.write(this.pidFile, pid);
 			logger.debug("Wrote {} into the unit's PID file {}", pid, this.pidFile);
+			return true;
 		}
 		catch (IOException | RuntimeException ex) {
 			logger.warn("Cannot write {} into the unit's PID file {} (PIDFile=, {}): {}; if the main process dies "
 					+ "during an upgrade, systemd stops the unit", pid, this.pidFile, PIDFILE, ex.getMessage());
+			return false;
 		}
 	}
 
