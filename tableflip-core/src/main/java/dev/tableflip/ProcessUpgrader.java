@@ -118,6 +118,9 @@ final class ProcessUpgrader implements Upgrader {
 						: SocketActivation.socketFilesOfSystemd(activated, System.getenv()));
 		this.lineage = (parent != null) ? parent.lineage() : Lineage.first();
 		this.mainProcess = parent == null;
+		if (parent == null && options.pidFile() != null) {
+			this.systemd.checkPidFile(INITIAL_WORKING_DIRECTORY.resolve(options.pidFile()));
+		}
 		if (parent != null) {
 			// on a thread of its own: it may wait, and gone() completes exited() under this upgrader's lock
 			parent.exited().thenRun(() -> {

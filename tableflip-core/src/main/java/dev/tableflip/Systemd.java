@@ -74,6 +74,20 @@ final class Systemd {
 		return this.socket != null || this.pidFile != null;
 	}
 
+	/**
+	 * Warns when a notify unit's {@code PIDFile=} is the PID file the application writes
+	 * ({@code tableflip.pid-file}): the two follow different rules.
+	 */
+	void checkPidFile(Path applicationPidFile) {
+		if (this.socket != null && this.pidFile != null && applicationPidFile != null
+				&& this.pidFile.toAbsolutePath().normalize().equals(applicationPidFile.toAbsolutePath().normalize())) {
+			logger.warn("The unit's PIDFile= ({}={}) is also this application's PID file: in a Type=notify unit give "
+					+ "PIDFile= a file of its own. tableflip names the new process there while it gets ready, so "
+					+ "that systemd follows it if the old process dies; the application's PID file names the process "
+					+ "that serves", PIDFILE, this.pidFile);
+		}
+	}
+
 	/** Whether systemd hears from this process: a {@code Type=notify} or {@code Type=notify-reload} unit. */
 	boolean notifies() {
 		return this.socket != null;

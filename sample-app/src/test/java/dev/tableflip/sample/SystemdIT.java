@@ -184,7 +184,8 @@ class SystemdIT {
 		// The next version has a long probation: long enough to kill it in the middle of it.
 		Files.writeString(this.deployment.resolve("extra.properties"),
 				"sample.greeting=v1\ntableflip.takeover.probation=30s\n");
-		this.systemd.systemctl("reload", SERVICE); // returns when the unit is active again: in the probation
+		this.systemd.systemctl("reload", SERVICE);
+		awaitStatus("Probation: new process"); // said with READY=1: the unit is active again
 		// A second reload runs in the probation: refused, and systemd reads the PID file after its kill.
 		this.systemd.systemctl("reload", SERVICE);
 		awaitStatus("refused (IN_PROGRESS): an upgrade is in progress: new process");
